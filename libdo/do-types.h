@@ -1,0 +1,52 @@
+/* Porter — libdo: basic types and the export macro.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#if !defined(DO_INSIDE) && !defined(DO_COMPILATION)
+#error "Only <libdo/do.h> can be included directly."
+#endif
+
+#include <glib.h>
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define DO_API __attribute__((visibility ("default"))) extern
+
+typedef struct _DoConnection DoConnection;
+typedef struct _DoObject DoObject;
+typedef struct _DoProxy DoProxy;
+typedef struct _DoInvocation DoInvocation;
+typedef struct _DoCredentials DoCredentials;
+
+/**
+ * DoCallFlags:
+ * @DO_CALL_FLAGS_NONE: an ordinary call that waits for its reply.
+ * @DO_CALL_FLAGS_ONEWAY: send and do not wait; no reply or error comes back
+ *   (D-Bus's NoReply, DO's `oneway`).
+ */
+typedef enum {
+  DO_CALL_FLAGS_NONE = 0,
+  DO_CALL_FLAGS_ONEWAY = 1 << 0,
+} DoCallFlags;
+
+/**
+ * DoCredentials:
+ * @pid: the sender's process id, as the kernel reported it for the message.
+ * @uid: its user id.
+ * @gid: its group id.
+ *
+ * Who sent a message. Filled from SCM_CREDENTIALS, which the kernel checks:
+ * a peer cannot claim someone else's ids.
+ */
+struct _DoCredentials {
+  gint32 pid;
+  guint32 uid;
+  guint32 gid;
+};
+
+/* Timeouts are in milliseconds; these two values have special meanings. */
+#define DO_TIMEOUT_DEFAULT (-1)  /* the connection's timeout (25 s unless set) */
+#define DO_TIMEOUT_INFINITE G_MAXINT
+
+G_END_DECLS
