@@ -1,0 +1,924 @@
+/* porter-bench: Porter against its floor and its peers on the same work.
+ *
+ * Every case is the same `Add (ii) -> (i)` round trip between two processes:
+ * this process is the client, a forked child is the server.
+ *
+ *   floor-seqpacket-rtt  a raw SOCK_SEQPACKET socketpair: 8 bytes out (two
+ *                        ints), 4 bytes back (their sum).  Nothing can be
+ *                        faster over a socket; Porter is measured against it.
+ *   porter-call-rtt      do_proxy_call_sync() on the root proxy of a
+ *                        DoConnection made from the server's port fd (no
+ *                        broker involved).
+ *   gdbus-daemon-rtt     g_dbus_connection_call_sync() through a private
+ *                        dbus-daemon this program starts and stops itself.
+ *
+ * Each case warms up, then times every round trip on its own and prints one
+ * JSON object per line:
+ *
+ *   {"case": "porter-call-rtt", "median_us": 23.1, "p99_us": 61.0, "ops_per_s": 41000}
+ *
+ * (ops_per_s is 1e6 / mean_us), then one line of ratios of the medians.
+ * Case names never change, so results can be compared over time.
+ *
+ *   porter-bench [--iterations N] [--case PATTERN]
+ *
+ * The server of the Porter and GDBus cases is this same program, re-executed
+ * with --serve, so that it starts from a clean process rather than from a
+ * fork of one that may already run GLib threads.  The client and the server
+ * talk over a control socket on fd 3 the server inherits: the server sends
+ * its port fd (or its bus name) on it and exits when it closes.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+
+#include "libdo/do.h"
+
+#define CONTROL_FD 3
+#define SETUP_TIMEOUT_MS 10000
+#define EXIT_TIMEOUT_MS 5000
+
+#define BENCH_INTERFACE "org.porter.Bench"
+#define BENCH_PATH "/org/porter/Bench"
+
+static const gchar bench_xml[] =
+  "<node>"
+  "  <interface name='" BENCH_INTERFACE "'>"
+  "    <method name='Add'>"
+  "      <arg type='i' name='a' direction='in'/>"
+  "      <arg type='i' name='b' direction='in'/>"
+  "      <arg type='i' name='sum' direction='out'/>"
+  "    </method>"
+  "  </interface>"
+  "</node>";
+
+/* ------------------------------------------------------------------ time */
+
+static inline gint64
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+typedef struct {
+  double median_us;
+  double p99_us;
+  double mean_us;
+} Stats;
+
+static int
+compare_gint64 (const void *a, const void *b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return (x > y) - (x < y);
+}
+
+static Stats
+compute_stats (gint64 *samples, gsize n)
+{
+  Stats st = { 0, 0, 0 };
+  double sum = 0;
+  gsize p99_index;
+
+  g_assert (n > 0);
+  qsort (samples, n, sizeof *samples, compare_gint64);
+  for (gsize i = 0; i < n; i++)
+    sum += (double) samples[i];
+
+  if (n % 2)
+    st.median_us = samples[n / 2] / 1e3;
+  else
+    st.median_us = (samples[n / 2 - 1] + samples[n / 2]) / 2e3;
+
+  p99_index = (gsize) ceil (0.99 * (double) n);
+  if (p99_index > 0)
+    p99_index--;
+  st.p99_us = samples[MIN (p99_index, n - 1)] / 1e3;
+  st.mean_us = sum / (double) n / 1e3;
+  return st;
+}
+
+/* --------------------------------------------------------------- helpers */
+
+static gboolean
+wait_readable (int fd, int timeout_ms, GError **error)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+  int r;
+
+  do
+    r = poll (&pfd, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+
+  if (r < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "poll: %s", g_strerror (errno));
+      return FALSE;
+    }
+  if (r == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                   "the server did not answer within %d ms", timeout_ms);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Sends @len bytes and, if @fd >= 0, the fd with them. */
+static gboolean
+control_send (int sock, const void *data, gsize len, int fd)
+{
+  struct iovec iov = { .iov_base = (void *) data, .iov_len = len };
+  union {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } cmsg_buf;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+  ssize_t r;
+
+  if (fd >= 0)
+    {
+      struct cmsghdr *cmsg;
+
+      memset (&cmsg_buf, 0, sizeof cmsg_buf);
+      msg.msg_control = cmsg_buf.buf;
+      msg.msg_controllen = sizeof cmsg_buf.buf;
+      cmsg = CMSG_FIRSTHDR (&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (cmsg), &fd, sizeof (int));
+    }
+
+  do
+    r = sendmsg (sock, &msg, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  return r == (ssize_t) len;
+}
+
+/* Receives one message of at most @size bytes (NUL-terminated when there is
+ * room) and, if @out_fd is not NULL, the fd that came with it (or -1). */
+static gssize
+control_recv (int sock, void *buf, gsize size, int *out_fd, GError **error)
+{
+  struct iovec iov = { .iov_base = buf, .iov_len = size };
+  union {
+    char buf[CMSG_SPACE (sizeof (int) * 4)];
+    struct cmsghdr align;
+  } cmsg_buf;
+  struct msghdr msg = {
+    .msg_iov = &iov, .msg_iovlen = 1,
+    .msg_control = cmsg_buf.buf, .msg_controllen = sizeof cmsg_buf.buf,
+  };
+  ssize_t r;
+
+  if (out_fd)
+    *out_fd = -1;
+  if (!wait_readable (sock, SETUP_TIMEOUT_MS, error))
+    return -1;
+
+  do
+    r = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "recvmsg: %s", g_strerror (errno));
+      return -1;
+    }
+
+  for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c; c = CMSG_NXTHDR (&msg, c))
+    {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+        continue;
+      gsize n = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+      for (gsize i = 0; i < n; i++)
+        {
+          int fd;
+
+          memcpy (&fd, CMSG_DATA (c) + i * sizeof (int), sizeof (int));
+          if (out_fd && *out_fd < 0)
+            *out_fd = fd;
+          else
+            close (fd);
+        }
+    }
+
+  if (r == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                   "the server exited during set-up");
+      return -1;
+    }
+  if ((gsize) r < size)
+    ((char *) buf)[r] = '\0';
+  return r;
+}
+
+/* Waits for @pid to exit, at most EXIT_TIMEOUT_MS, then kills it. */
+static void
+reap_child (pid_t pid)
+{
+  int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  int status;
+
+  if (pidfd >= 0)
+    {
+      struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+      int r;
+
+      do
+        r = poll (&pfd, 1, EXIT_TIMEOUT_MS);
+      while (r < 0 && errno == EINTR);
+      if (r == 0)
+        {
+          g_printerr ("porter-bench: child %d did not exit, killing it\n", (int) pid);
+          kill (pid, SIGKILL);
+        }
+      close (pidfd);
+    }
+  else
+    {
+      /* No pidfds: do not risk waiting forever. */
+      kill (pid, SIGKILL);
+    }
+
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+}
+
+/* Forks a server: this program again, with --serve=@role and the control
+ * socket on fd 3.  Returns the client's end of the control socket. */
+static int
+spawn_server (const char *role, const char *arg, pid_t *out_pid, GError **error)
+{
+  int sv[2];
+  pid_t pid;
+  g_autofree char *serve = g_strdup_printf ("--serve=%s", role);
+
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "socketpair: %s", g_strerror (errno));
+      return -1;
+    }
+
+  pid = fork ();
+  if (pid < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "fork: %s", g_strerror (errno));
+      close (sv[0]);
+      close (sv[1]);
+      return -1;
+    }
+
+  if (pid == 0)
+    {
+      /* Only async-signal-safe calls until exec. */
+      char *argv[] = { (char *) "porter-bench", serve, (char *) arg, NULL };
+
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (dup2 (sv[1], CONTROL_FD) < 0)
+        _exit (127);
+      execv ("/proc/self/exe", argv);
+      _exit (127);
+    }
+
+  close (sv[1]);
+  *out_pid = pid;
+  return sv[0];
+}
+
+/* ------------------------------------------------------------------ cases */
+
+typedef struct {
+  guint iterations;
+  guint warmup;
+} CaseParams;
+
+typedef gboolean (*CaseFunc) (const CaseParams *params,
+                              gint64           *samples,
+                              GError          **error);
+
+/* floor-seqpacket-rtt --------------------------------------------------- */
+
+static gboolean
+case_floor_seqpacket (const CaseParams *params, gint64 *samples, GError **error)
+{
+  int sv[2];
+  pid_t pid;
+  gboolean ok = TRUE;
+
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "socketpair: %s", g_strerror (errno));
+      return FALSE;
+    }
+
+  pid = fork ();
+  if (pid < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "fork: %s", g_strerror (errno));
+      close (sv[0]);
+      close (sv[1]);
+      return FALSE;
+    }
+
+  if (pid == 0)
+    {
+      /* The server: add, reply, until the client hangs up.  Plain system
+       * calls only, so forking without exec is safe here. */
+      gint32 in[2], sum;
+
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      close (sv[0]);
+      for (;;)
+        {
+          ssize_t r = recv (sv[1], in, sizeof in, 0);
+
+          if (r < 0 && errno == EINTR)
+            continue;
+          if (r != sizeof in)
+            _exit (r == 0 ? 0 : 1);
+          sum = in[0] + in[1];
+          if (send (sv[1], &sum, sizeof sum, MSG_NOSIGNAL) != sizeof sum)
+            _exit (1);
+        }
+    }
+
+  close (sv[1]);
+  for (guint i = 0; i < params->warmup + params->iterations && ok; i++)
+    {
+      gint32 in[2] = { (gint32) i, 7 }, sum = 0;
+      gint64 t0 = now_ns ();
+      ssize_t r;
+
+      if (send (sv[0], in, sizeof in, MSG_NOSIGNAL) != sizeof in)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                       "send: %s", g_strerror (errno));
+          ok = FALSE;
+          break;
+        }
+      do
+        r = recv (sv[0], &sum, sizeof sum, 0);
+      while (r < 0 && errno == EINTR);
+      if (r != sizeof sum || sum != in[0] + in[1])
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "bad reply from the server (%zd bytes, sum %d)", r, sum);
+          ok = FALSE;
+          break;
+        }
+      if (i >= params->warmup)
+        samples[i - params->warmup] = now_ns () - t0;
+    }
+
+  close (sv[0]);
+  reap_child (pid);
+  return ok;
+}
+
+/* porter-call-rtt ------------------------------------------------------- */
+
+static GVariant *
+porter_add (DoObject      *object,
+            DoInvocation  *invocation,
+            const gchar   *method,
+            GVariant      *parameters,
+            gpointer       user_data,
+            GError       **error)
+{
+  gint32 a, b;
+
+  if (g_strcmp0 (method, "Add") != 0)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_UNKNOWN_METHOD,
+                   "no method %s", method);
+      return NULL;
+    }
+  g_variant_get (parameters, "(ii)", &a, &b);
+  return g_variant_new ("(i)", a + b);
+}
+
+static gboolean
+quit_on_hangup (gint fd, GIOCondition condition, gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+serve_porter (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoConnection) conn = NULL;
+  g_autoptr(DoObject) object = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  int port_fd;
+
+  conn = do_connection_new (&error);
+  if (conn)
+    object = do_object_new_for_xml (bench_xml, BENCH_INTERFACE, porter_add,
+                                    NULL, NULL, &error);
+  if (object)
+    do_connection_set_root_object (conn, object);
+  port_fd = object ? do_connection_dup_port_fd (conn, &error) : -1;
+  if (port_fd < 0)
+    {
+      g_printerr ("porter-bench: server: %s\n", error->message);
+      control_send (CONTROL_FD, "E", 1, -1);
+      return 1;
+    }
+
+  if (!control_send (CONTROL_FD, "P", 1, port_fd))
+    return 1;
+  close (port_fd);
+
+  g_unix_fd_add (CONTROL_FD, G_IO_IN | G_IO_HUP | G_IO_ERR, quit_on_hangup, loop);
+  g_main_loop_run (loop);
+  do_connection_close (conn);
+  return 0;
+}
+
+static gboolean
+case_porter_call (const CaseParams *params, gint64 *samples, GError **error)
+{
+  g_autoptr(DoConnection) conn = NULL;
+  g_autoptr(DoProxy) proxy = NULL;
+  gboolean ok = TRUE;
+  pid_t pid;
+  int ctl, port_fd = -1;
+  char tag[8];
+
+  ctl = spawn_server ("porter", NULL, &pid, error);
+  if (ctl < 0)
+    return FALSE;
+
+  if (control_recv (ctl, tag, sizeof tag, &port_fd, error) < 0)
+    goto fail;
+  if (port_fd < 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   "the server could not vend its object");
+      goto fail;
+    }
+
+  conn = do_connection_new_for_port_fd (port_fd, error);
+  port_fd = -1; /* the connection owns it now, or closed it */
+  if (!conn)
+    goto fail;
+  proxy = do_connection_get_root_proxy (conn);
+  if (!proxy)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "no root proxy");
+      goto fail;
+    }
+  do_proxy_ref (proxy); /* _get borrows; the autoptr drops this one */
+
+  for (guint i = 0; i < params->warmup + params->iterations; i++)
+    {
+      gint32 a = (gint32) i, b = 7, sum = 0;
+      gint64 t0 = now_ns ();
+      g_autoptr(GVariant) reply =
+        do_proxy_call_sync (proxy, "Add", g_variant_new ("(ii)", a, b),
+                            DO_CALL_FLAGS_NONE, -1, NULL, error);
+      gint64 t1 = now_ns ();
+
+      if (!reply)
+        goto fail;
+      if (!g_variant_is_of_type (reply, G_VARIANT_TYPE ("(i)")))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "reply of type %s, expected (i)",
+                       g_variant_get_type_string (reply));
+          goto fail;
+        }
+      g_variant_get (reply, "(i)", &sum);
+      if (sum != a + b)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "%d + %d gave %d", a, b, sum);
+          goto fail;
+        }
+      if (i >= params->warmup)
+        samples[i - params->warmup] = t1 - t0;
+    }
+  goto out;
+
+fail:
+  ok = FALSE;
+out:
+  g_clear_pointer (&proxy, do_proxy_unref);
+  if (conn)
+    do_connection_close (conn);
+  g_clear_pointer (&conn, do_connection_unref);
+  if (port_fd >= 0)
+    close (port_fd);
+  close (ctl);
+  reap_child (pid);
+  return ok;
+}
+
+/* gdbus-daemon-rtt ------------------------------------------------------ */
+
+static const gchar dbus_config[] =
+  "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
+  " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+  "<busconfig>\n"
+  "  <type>session</type>\n"
+  "  <listen>unix:dir=%s</listen>\n"
+  "  <auth>EXTERNAL</auth>\n"
+  "  <policy context=\"default\">\n"
+  "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+  "    <allow eavesdrop=\"true\"/>\n"
+  "    <allow own=\"*\"/>\n"
+  "  </policy>\n"
+  "</busconfig>\n";
+
+static void
+gdbus_method_call (GDBusConnection       *connection,
+                   const gchar           *sender,
+                   const gchar           *object_path,
+                   const gchar           *interface_name,
+                   const gchar           *method_name,
+                   GVariant              *parameters,
+                   GDBusMethodInvocation *invocation,
+                   gpointer               user_data)
+{
+  gint32 a, b;
+
+  g_variant_get (parameters, "(ii)", &a, &b);
+  g_dbus_method_invocation_return_value (invocation, g_variant_new ("(i)", a + b));
+}
+
+static const GDBusInterfaceVTable gdbus_vtable = { gdbus_method_call, NULL, NULL, { 0 } };
+
+static int
+serve_gdbus (const char *address)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) conn = NULL;
+  g_autoptr(GDBusNodeInfo) node = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  const gchar *unique;
+
+  conn = g_dbus_connection_new_for_address_sync (
+      address,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+      G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, &error);
+  if (conn)
+    node = g_dbus_node_info_new_for_xml (bench_xml, &error);
+  if (node && g_dbus_connection_register_object (conn, BENCH_PATH,
+                                                 node->interfaces[0],
+                                                 &gdbus_vtable, NULL, NULL,
+                                                 &error) == 0)
+    g_clear_pointer (&node, g_dbus_node_info_unref);
+  if (!node)
+    {
+      g_printerr ("porter-bench: gdbus server: %s\n", error->message);
+      control_send (CONTROL_FD, "", 0, -1);
+      return 1;
+    }
+
+  unique = g_dbus_connection_get_unique_name (conn);
+  if (!control_send (CONTROL_FD, unique, strlen (unique), -1))
+    return 1;
+
+  g_unix_fd_add (CONTROL_FD, G_IO_IN | G_IO_HUP | G_IO_ERR, quit_on_hangup, loop);
+  g_main_loop_run (loop);
+  g_dbus_connection_close_sync (conn, NULL, NULL);
+  return 0;
+}
+
+/* Starts a private dbus-daemon; returns its address, read from the pipe it
+ * prints it on (no sleeping). */
+static gchar *
+start_dbus_daemon (const gchar *tmpdir, GPid *out_pid, GError **error)
+{
+  g_autofree gchar *config_path = g_build_filename (tmpdir, "bus.conf", NULL);
+  g_autofree gchar *config = g_strdup_printf (dbus_config, tmpdir);
+  g_autofree gchar *config_arg = NULL;
+  g_autoptr(GString) address = g_string_new (NULL);
+  const gchar *daemon = g_getenv ("PORTER_BENCH_DBUS_DAEMON");
+  int out_fd = -1;
+  gint64 deadline;
+
+  if (!g_file_set_contents (config_path, config, -1, error))
+    return NULL;
+  config_arg = g_strdup_printf ("--config-file=%s", config_path);
+
+  const gchar *argv[] = {
+    daemon ? daemon : "dbus-daemon",
+    config_arg, "--nofork", "--print-address=1", NULL,
+  };
+  if (!g_spawn_async_with_pipes (NULL, (gchar **) argv, NULL,
+                                 G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                                 NULL, NULL, out_pid, NULL, &out_fd, NULL, error))
+    return NULL;
+
+  deadline = g_get_monotonic_time () + SETUP_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+  while (!strchr (address->str, '\n'))
+    {
+      char buf[256];
+      gint64 left = (deadline - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND;
+      ssize_t r;
+
+      if (left <= 0 || !wait_readable (out_fd, (int) left, error))
+        {
+          if (error && !*error)
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                         "dbus-daemon printed no address");
+          goto fail;
+        }
+      r = read (out_fd, buf, sizeof buf);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "dbus-daemon exited before printing its address");
+          goto fail;
+        }
+      g_string_append_len (address, buf, r);
+    }
+  close (out_fd);
+  *strchr (address->str, '\n') = '\0';
+  return g_string_free (g_steal_pointer (&address), FALSE);
+
+fail:
+  close (out_fd);
+  kill (*out_pid, SIGTERM);
+  reap_child (*out_pid);
+  g_spawn_close_pid (*out_pid);
+  return NULL;
+}
+
+static gboolean
+case_gdbus_daemon (const CaseParams *params, gint64 *samples, GError **error)
+{
+  g_autoptr(GDBusConnection) conn = NULL;
+  g_autofree gchar *tmpdir = NULL;
+  g_autofree gchar *address = NULL;
+  gboolean ok = TRUE;
+  GPid daemon_pid = 0;
+  pid_t pid = 0;
+  int ctl = -1;
+  char name[256];
+
+  tmpdir = g_dir_make_tmp ("porter-bench-XXXXXX", error);
+  if (!tmpdir)
+    return FALSE;
+
+  address = start_dbus_daemon (tmpdir, &daemon_pid, error);
+  if (!address)
+    goto fail;
+
+  ctl = spawn_server ("gdbus", address, &pid, error);
+  if (ctl < 0)
+    goto fail;
+  if (control_recv (ctl, name, sizeof name - 1, NULL, error) < 0)
+    goto fail;
+  if (!g_dbus_is_unique_name (name))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   "the GDBus server could not export its object");
+      goto fail;
+    }
+
+  conn = g_dbus_connection_new_for_address_sync (
+      address,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+      G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, error);
+  if (!conn)
+    goto fail;
+
+  for (guint i = 0; i < params->warmup + params->iterations; i++)
+    {
+      gint32 a = (gint32) i, b = 7, sum = 0;
+      gint64 t0 = now_ns ();
+      g_autoptr(GVariant) reply =
+        g_dbus_connection_call_sync (conn, name, BENCH_PATH, BENCH_INTERFACE,
+                                     "Add", g_variant_new ("(ii)", a, b),
+                                     G_VARIANT_TYPE ("(i)"),
+                                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+      gint64 t1 = now_ns ();
+
+      if (!reply)
+        goto fail;
+      g_variant_get (reply, "(i)", &sum);
+      if (sum != a + b)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "%d + %d gave %d", a, b, sum);
+          goto fail;
+        }
+      if (i >= params->warmup)
+        samples[i - params->warmup] = t1 - t0;
+    }
+  goto out;
+
+fail:
+  ok = FALSE;
+out:
+  if (conn)
+    g_dbus_connection_close_sync (conn, NULL, NULL);
+  if (ctl >= 0)
+    close (ctl);
+  if (pid > 0)
+    reap_child (pid);
+  if (daemon_pid > 0)
+    {
+      kill (daemon_pid, SIGTERM);
+      reap_child (daemon_pid);
+      g_spawn_close_pid (daemon_pid);
+    }
+  if (tmpdir)
+    {
+      /* The daemon made its socket in tmpdir (unix:dir=, not abstract). */
+      g_autoptr(GDir) dir = g_dir_open (tmpdir, 0, NULL);
+      const gchar *entry;
+
+      while (dir && (entry = g_dir_read_name (dir)))
+        {
+          g_autofree gchar *path = g_build_filename (tmpdir, entry, NULL);
+          g_unlink (path);
+        }
+      g_rmdir (tmpdir);
+    }
+  return ok;
+}
+
+/* ------------------------------------------------------------------- main */
+
+typedef struct {
+  const char *name;
+  CaseFunc func;
+  guint default_iterations;
+  Stats stats;
+  gboolean done;
+} Case;
+
+static Case cases[] = {
+  { "floor-seqpacket-rtt", case_floor_seqpacket, 20000, { 0, 0, 0 }, FALSE },
+  { "porter-call-rtt", case_porter_call, 20000, { 0, 0, 0 }, FALSE },
+  { "gdbus-daemon-rtt", case_gdbus_daemon, 5000, { 0, 0, 0 }, FALSE },
+};
+
+static const Case *
+find_case (const char *name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    if (strcmp (cases[i].name, name) == 0)
+      return &cases[i];
+  return NULL;
+}
+
+static void
+print_ratio (GString *out, const char *num, const char *den)
+{
+  const Case *a = find_case (num), *b = find_case (den);
+
+  if (!a || !b || !a->done || !b->done || b->stats.median_us <= 0)
+    return;
+  g_string_append_printf (out, "%s\"%s/%s\": %.2f",
+                          out->len ? ", " : "", num, den,
+                          a->stats.median_us / b->stats.median_us);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) ratios = g_string_new (NULL);
+  gint iterations = 0;
+  gint warmup = -1;
+  gchar *pattern = NULL;
+  gchar *serve = NULL;
+  gboolean list = FALSE;
+  int status = 0;
+  guint n_run = 0;
+  GOptionEntry entries[] = {
+    { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations,
+      "Round trips per case (default: 20000; 5000 for gdbus-daemon-rtt)", "N" },
+    { "warmup", 'w', 0, G_OPTION_ARG_INT, &warmup,
+      "Untimed round trips first (default: iterations / 10, at most 1000)", "N" },
+    { "case", 'c', 0, G_OPTION_ARG_STRING, &pattern,
+      "Run only the cases whose names match this glob", "PATTERN" },
+    { "list", 'l', 0, G_OPTION_ARG_NONE, &list, "List the cases and exit", NULL },
+    { "serve", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &serve, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+
+  context = g_option_context_new ("- Porter round-trip benchmarks");
+  g_option_context_set_summary (context,
+    "Times the same Add(ii)->(i) round trip between two processes over a raw\n"
+    "SEQPACKET socketpair, over Porter and over GDBus through a private\n"
+    "dbus-daemon. Prints one JSON object per case, then the ratios.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("porter-bench: %s\n", error->message);
+      return 2;
+    }
+
+  signal (SIGPIPE, SIG_IGN);
+
+  if (serve)
+    {
+      if (strcmp (serve, "porter") == 0)
+        return serve_porter ();
+      if (strcmp (serve, "gdbus") == 0 && argc >= 2)
+        return serve_gdbus (argv[1]);
+      g_printerr ("porter-bench: unknown server role %s\n", serve);
+      return 2;
+    }
+
+  if (list)
+    {
+      for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+        g_print ("%s\n", cases[i].name);
+      return 0;
+    }
+
+  if (iterations < 0 || warmup < -1)
+    {
+      g_printerr ("porter-bench: counts must not be negative\n");
+      return 2;
+    }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      Case *c = &cases[i];
+      CaseParams params;
+      g_autofree gint64 *samples = NULL;
+      g_autoptr(GError) case_error = NULL;
+
+      if (pattern && !g_pattern_match_simple (pattern, c->name))
+        continue;
+      n_run++;
+
+      params.iterations = iterations > 0 ? (guint) iterations : c->default_iterations;
+      params.warmup = warmup >= 0 ? (guint) warmup : MIN (params.iterations / 10, 1000);
+      samples = g_new0 (gint64, params.iterations);
+
+      if (!c->func (&params, samples, &case_error))
+        {
+          g_printerr ("porter-bench: %s: %s\n", c->name, case_error->message);
+          status = 1;
+          continue;
+        }
+
+      c->stats = compute_stats (samples, params.iterations);
+      c->done = TRUE;
+      g_print ("{\"case\": \"%s\", \"median_us\": %.2f, \"p99_us\": %.2f, "
+               "\"ops_per_s\": %.0f}\n",
+               c->name, c->stats.median_us, c->stats.p99_us,
+               1e6 / c->stats.mean_us);
+      fflush (stdout);
+    }
+
+  if (n_run == 0)
+    {
+      g_printerr ("porter-bench: no case matches %s\n", pattern);
+      return 2;
+    }
+
+  print_ratio (ratios, "porter-call-rtt", "floor-seqpacket-rtt");
+  print_ratio (ratios, "gdbus-daemon-rtt", "porter-call-rtt");
+  print_ratio (ratios, "gdbus-daemon-rtt", "floor-seqpacket-rtt");
+  g_print ("{\"ratios\": {%s}}\n", ratios->str);
+
+  g_free (pattern);
+  g_free (serve);
+  return status;
+}
