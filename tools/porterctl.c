@@ -1,0 +1,141 @@
+/* Porter — porterctl, a busctl/gdbus-like command line client.
+ *
+ *   porterctl [--timeout MS] list
+ *   porterctl [--timeout MS] call NAME METHOD [ARG...]
+ *
+ * Each ARG is a GVariant in text format ("2", "'text'", "[1, 2]",
+ * "<uint32 5>"); the arguments are bundled into a tuple and the reply tuple
+ * is printed the same way, as `gdbus call` does.  Options come before the
+ * command, so negative numbers need no quoting.  On failure it prints
+ * "Error: DOMAIN CODE: MESSAGE" to stderr and exits 1.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <libdo/do.h>
+
+static gint opt_timeout = DO_TIMEOUT_DEFAULT;
+
+static const GOptionEntry options[] = {
+  { "timeout", 't', 0, G_OPTION_ARG_INT, &opt_timeout,
+    "Wait at most MS milliseconds for the reply (default 25000)", "MS" },
+  { NULL }
+};
+
+static int
+fail (const GError *error)
+{
+  g_printerr ("Error: %s %d: %s\n", g_quark_to_string (error->domain),
+              error->code, error->message);
+  return 1;
+}
+
+static int
+usage (GOptionContext *context, const gchar *problem)
+{
+  g_autofree gchar *help = g_option_context_get_help (context, TRUE, NULL);
+
+  g_printerr ("porterctl: %s\n\n%s", problem, help);
+  return 2;
+}
+
+static int
+cmd_list (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) names = do_broker_list_names (&error);
+
+  if (names == NULL)
+    return fail (error);
+  for (gsize i = 0; names[i] != NULL; i++)
+    g_print ("%s\n", names[i]);
+  return 0;
+}
+
+static int
+cmd_call (const gchar *name, const gchar *method, int n_args, char **args)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  g_autoptr(DoConnection) connection = NULL;
+  g_autoptr(DoProxy) proxy = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree gchar *text = NULL;
+  GVariant *parameters;
+
+  for (int i = 0; i < n_args; i++)
+    {
+      GVariant *value = g_variant_parse (NULL, args[i], NULL, NULL, &error);
+
+      if (value == NULL)
+        {
+          g_autofree gchar *context = g_variant_parse_error_print_context (error, args[i]);
+
+          g_printerr ("Error: cannot parse argument %d as a GVariant "
+                      "(strings need quotes: \"'text'\"):\n%s\n", i + 1, context);
+          return 1;
+        }
+      g_ptr_array_add (values, g_variant_ref_sink (value));
+    }
+  parameters = g_variant_new_tuple ((GVariant * const *) values->pdata, values->len);
+
+  connection = do_connection_new_for_name (name, 0, NULL, &error);
+  if (connection == NULL)
+    {
+      g_variant_unref (g_variant_ref_sink (parameters));
+      return fail (error);
+    }
+  proxy = do_connection_get_root_proxy (connection);
+  reply = do_proxy_call_sync (proxy, method, parameters, DO_CALL_FLAGS_NONE,
+                              opt_timeout, NULL, &error);
+  if (reply == NULL)
+    return fail (error);
+
+  text = g_variant_print (reply, TRUE);
+  g_print ("%s\n", text);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+
+  context = g_option_context_new ("COMMAND [ARGS...]");
+  g_option_context_set_summary (context,
+    "Commands:\n"
+    "  list                          Print the names registered at the broker\n"
+    "  call NAME METHOD [ARG...]     Call METHOD on the object vended as NAME;\n"
+    "                                each ARG is a GVariant in text format");
+  g_option_context_add_main_entries (context, options, NULL);
+  /* Options stop at the command: "call Calc Add -1 2" must keep its -1. */
+  g_option_context_set_strict_posix (context, TRUE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return usage (context, error->message);
+  if (opt_timeout < 0 && opt_timeout != DO_TIMEOUT_DEFAULT)
+    return usage (context, "--timeout must be at least 0");
+
+  if (argc < 2)
+    return usage (context, "no command given");
+  if (g_str_equal (argv[1], "list"))
+    {
+      if (argc != 2)
+        return usage (context, "list takes no arguments");
+      return cmd_list ();
+    }
+  if (g_str_equal (argv[1], "call"))
+    {
+      if (argc < 4)
+        return usage (context, "call needs NAME and METHOD");
+      return cmd_call (argv[2], argv[3], argc - 4, argv + 4);
+    }
+  if (g_str_equal (argv[1], "help"))
+    {
+      g_autofree gchar *help = g_option_context_get_help (context, TRUE, NULL);
+      g_print ("%s", help);
+      return 0;
+    }
+  return usage (context, "unknown command");
+}
