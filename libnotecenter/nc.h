@@ -1,0 +1,70 @@
+/* Porter — libnotecenter: notifications within a process.
+ *
+ * OVERVIEW
+ *
+ * A notification is a name, an optional sender and an optional user info
+ * dictionary (an `a{sv}` GVariant).  It is immutable and reference counted,
+ * and may be shared between threads.  Names are free-form but should be
+ * reverse-DNS (`org.example.Editor.DidSave`); senders are free-form strings.
+ *
+ * A center (NcCenter, like NSNotificationCenter) delivers each posted
+ * notification to every observer whose name and sender match it; an
+ * observer's name or sender may be NULL, meaning any.  Each process has a
+ * default center (nc_center_get_default()) and may make private ones.
+ *
+ *   obs = nc_center_add_observer (center, "org.example.DidSave", NULL,
+ *                                 on_did_save, self, NULL);
+ *   nc_center_post_name (center, "org.example.DidSave", "editor-1", NULL);
+ *   ...
+ *   nc_observer_release (obs);    // removes it
+ *
+ * DELIVERY
+ *
+ * - Posting is synchronous: nc_center_post() calls every matching direct
+ *   observer on the posting thread and returns when they have all returned.
+ * - Observers are called in the order they were added.  The same callback
+ *   and data added twice are two observers, called twice.
+ * - Observers added with nc_center_add_observer_on_context() are called
+ *   from their GMainContext instead: the post queues a delivery there and
+ *   does not wait for it.  Deliveries to one context keep posting order.
+ * - The observers a post reaches are fixed when it starts: one added during
+ *   a post (by a callback or another thread) does not get that post.  One
+ *   removed during a post is not called if its turn has not come yet.
+ * - No lock is held while callbacks run.  A callback may post (re-entrant
+ *   posting is fine; the inner post completes first), add and remove
+ *   observers, itself included, on any thread.
+ *
+ * LIFETIME
+ *
+ * Adding an observer returns a handle (NcObserver).  Releasing the handle
+ * with nc_observer_release() removes the observer; nc_center_remove_observer()
+ * removes it and keeps the handle; nc_center_remove_observers_for_data()
+ * removes every observer added with a given user data pointer.  An
+ * observer's destroy-notify runs exactly once, after it is removed and no
+ * call to it is running or can start: if another thread is inside the
+ * observer's callback at the moment it is removed, the destroy-notify runs
+ * when that call returns, on that thread.  For context observers it runs on
+ * their context.  An observer keeps its center alive.
+ *
+ * LIMITS AND COSTS
+ *
+ * A post takes one short lock, allocates nothing (for direct observers) and
+ * costs about as much per observer as a GObject signal emission per handler.
+ * Adding or removing an observer copies the array of observers of that name,
+ * so it costs time linear in their number: centers are made for many posts
+ * and few changes.  Names observed are interned as GQuarks for the life of
+ * the process.  There is no limit on observers or queued notifications.
+ *
+ * THREADS
+ *
+ * Every function may be called from any thread.  Notifications never cross
+ * processes here; the distributed center does that.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#define NC_INSIDE
+#include <libnotecenter/nc-types.h>
+#include <libnotecenter/nc-notification.h>
+#include <libnotecenter/nc-center.h>
+#undef NC_INSIDE
