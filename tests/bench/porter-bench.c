@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,54 @@ compute_stats (gint64 *samples, gsize n)
   st.p99_us = samples[MIN (p99_index, n - 1)] / 1e3;
   st.mean_us = sum / (double) n / 1e3;
   return st;
+}
+
+/* ---------------------------------------------------------------- pinning */
+
+/* By default the client runs on one CPU and every server on another, so
+ * each case measures a round trip across cores, the same way every run,
+ * instead of whatever placement the scheduler picks (same-core and
+ * cross-core round trips differ by an order of magnitude).  The private
+ * dbus-daemon gets the original mask.  --no-pin turns this off. */
+static gboolean pinned;
+static cpu_set_t original_cpus, client_cpus, server_cpus;
+
+static void
+pin_setup (void)
+{
+  int first = -1, second = -1;
+
+  if (sched_getaffinity (0, sizeof original_cpus, &original_cpus) < 0)
+    return;
+  for (int cpu = 0; cpu < CPU_SETSIZE && second < 0; cpu++)
+    if (CPU_ISSET (cpu, &original_cpus))
+      {
+        if (first < 0)
+          first = cpu;
+        else
+          second = cpu;
+      }
+  if (second < 0)
+    {
+      g_printerr ("porter-bench: one CPU only: client and server share it\n");
+      return;
+    }
+
+  CPU_ZERO (&client_cpus);
+  CPU_SET (first, &client_cpus);
+  CPU_ZERO (&server_cpus);
+  CPU_SET (second, &server_cpus);
+  if (sched_setaffinity (0, sizeof client_cpus, &client_cpus) < 0)
+    return;
+  pinned = TRUE;
+  g_printerr ("porter-bench: client on CPU %d, servers on CPU %d\n", first, second);
+}
+
+static void
+unpin_child_setup (gpointer user_data)
+{
+  if (pinned)
+    sched_setaffinity (0, sizeof original_cpus, &original_cpus);
 }
 
 /* --------------------------------------------------------------- helpers */
@@ -302,6 +351,8 @@ spawn_server (const char *role, const char *arg, pid_t *out_pid, GError **error)
       char *argv[] = { (char *) "porter-bench", serve, (char *) arg, NULL };
 
       prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (pinned)
+        sched_setaffinity (0, sizeof server_cpus, &server_cpus);
       if (dup2 (sv[1], CONTROL_FD) < 0)
         _exit (127);
       execv ("/proc/self/exe", argv);
@@ -357,6 +408,8 @@ case_floor_seqpacket (const CaseParams *params, gint64 *samples, GError **error)
       gint32 in[2], sum;
 
       prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (pinned)
+        sched_setaffinity (0, sizeof server_cpus, &server_cpus);
       close (sv[0]);
       for (;;)
         {
@@ -641,7 +694,7 @@ start_dbus_daemon (const gchar *tmpdir, GPid *out_pid, GError **error)
   };
   if (!g_spawn_async_with_pipes (NULL, (gchar **) argv, NULL,
                                  G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                 NULL, NULL, out_pid, NULL, &out_fd, NULL, error))
+                                 unpin_child_setup, NULL, out_pid, NULL, &out_fd, NULL, error))
     return NULL;
 
   deadline = g_get_monotonic_time () + SETUP_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
@@ -825,6 +878,7 @@ main (int argc, char **argv)
   gchar *pattern = NULL;
   gchar *serve = NULL;
   gboolean list = FALSE;
+  gboolean no_pin = FALSE;
   int status = 0;
   guint n_run = 0;
   GOptionEntry entries[] = {
@@ -835,6 +889,8 @@ main (int argc, char **argv)
     { "case", 'c', 0, G_OPTION_ARG_STRING, &pattern,
       "Run only the cases whose names match this glob", "PATTERN" },
     { "list", 'l', 0, G_OPTION_ARG_NONE, &list, "List the cases and exit", NULL },
+    { "no-pin", 0, 0, G_OPTION_ARG_NONE, &no_pin,
+      "Do not pin the client and the servers to two different CPUs", NULL },
     { "serve", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &serve, NULL, NULL },
     G_OPTION_ENTRY_NULL
   };
@@ -875,6 +931,9 @@ main (int argc, char **argv)
       g_printerr ("porter-bench: counts must not be negative\n");
       return 2;
     }
+
+  if (!no_pin)
+    pin_setup ();
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
