@@ -46,6 +46,15 @@
  * when that call returns, on that thread.  For context observers it runs on
  * their context.  An observer keeps its center alive.
  *
+ * QUEUES
+ *
+ * A queue (NcQueue, like NSNotificationQueue) defers posts to a
+ * GMainContext: NOW posts at once, ASAP at the context's next iteration,
+ * WHEN_IDLE when the context has nothing more urgent to do.  Coalescing by
+ * name, by sender or both removes the queued notifications that match a new
+ * one, which goes at the tail, so the latest of a burst wins.
+ * nc_queue_dequeue() removes matching notifications without posting them.
+ *
  * LIMITS AND COSTS
  *
  * A post takes one short lock, allocates nothing (for direct observers) and
@@ -67,4 +76,5 @@
 #include <libnotecenter/nc-types.h>
 #include <libnotecenter/nc-notification.h>
 #include <libnotecenter/nc-center.h>
+#include <libnotecenter/nc-queue.h>
 #undef NC_INSIDE
