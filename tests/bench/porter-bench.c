@@ -543,17 +543,18 @@ case_porter_call (const CaseParams *params, gint64 *samples, GError **error)
       goto fail;
     }
 
+  /* The port fd is borrowed: the connection has its own socket. */
   conn = do_connection_new_for_port_fd (port_fd, error);
-  port_fd = -1; /* the connection owns it now, or closed it */
+  close (port_fd);
+  port_fd = -1;
   if (!conn)
     goto fail;
-  proxy = do_connection_get_root_proxy (conn);
+  proxy = do_connection_get_root_proxy (conn);  /* (transfer full) */
   if (!proxy)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "no root proxy");
       goto fail;
     }
-  do_proxy_ref (proxy); /* _get borrows; the autoptr drops this one */
 
   for (guint i = 0; i < params->warmup + params->iterations; i++)
     {
@@ -875,8 +876,8 @@ main (int argc, char **argv)
   g_autoptr(GString) ratios = g_string_new (NULL);
   gint iterations = 0;
   gint warmup = -1;
-  gchar *pattern = NULL;
-  gchar *serve = NULL;
+  g_autofree gchar *pattern = NULL;
+  g_autofree gchar *serve = NULL;
   gboolean list = FALSE;
   gboolean no_pin = FALSE;
   int status = 0;
@@ -977,7 +978,5 @@ main (int argc, char **argv)
   print_ratio (ratios, "gdbus-daemon-rtt", "floor-seqpacket-rtt");
   g_print ("{\"ratios\": {%s}}\n", ratios->str);
 
-  g_free (pattern);
-  g_free (serve);
   return status;
 }
