@@ -28,14 +28,17 @@
 
 #include "nc-center-private.h"
 #include "nc-notification-private.h"
+#include "nc-private.h"
 
-/* An immutable array of observers, in registration order.  (atomic rc box) */
+/* An immutable array of observers, in registration order. */
 typedef struct {
+  NcRef ref;
   guint len;
   NcObserver *items[];
 } ObsList;
 
 struct _NcObserver {
+  NcRef ref;
   NcCenter *center;           /* strong; immutable */
   GQuark name;                /* 0 for any name; immutable */
   gchar *sender;              /* (nullable) NULL for any sender; immutable */
@@ -56,7 +59,8 @@ struct _NcObserver {
  * from any thread, including from inside an observer's callback.
  */
 struct _NcCenter {
-  GMutex lock;
+  NcRef ref;
+  NcMutex lock;
   GHashTable *by_name;        /* GQuark -> ObsList (owned); protected by @lock */
   ObsList *any_name;          /* (nullable) (owned); protected by @lock */
   guint64 next_seq;           /* protected by @lock */
@@ -67,9 +71,14 @@ struct _NcCenter {
 
 static void observer_unref (NcObserver *observer);
 
+/* Hand-offs to a context carry a flag set with release semantics before
+ * the source is attached and read with acquire semantics when it runs.
+ * GLib's context lock already orders them; the flag states the hand-off
+ * where ThreadSanitizer can see it (see nc-private.h). */
 typedef struct {
   GDestroyNotify destroy;
   gpointer user_data;
+  gint published;   /* (atomic) */
 } DeferredDestroy;
 
 static gboolean
@@ -77,6 +86,7 @@ deferred_destroy_dispatch (gpointer data)
 {
   DeferredDestroy *d = data;
 
+  g_assert (g_atomic_int_get (&d->published));
   d->destroy (d->user_data);
   d->destroy = NULL;
   return G_SOURCE_REMOVE;
@@ -89,16 +99,15 @@ deferred_destroy_free (gpointer data)
 
   /* The context went away before it ran the source: run it here rather
    * than never. */
+  g_assert (g_atomic_int_get (&d->published));
   if (d->destroy != NULL)
     d->destroy (d->user_data);
   g_free (d);
 }
 
 static void
-observer_clear (gpointer data)
+observer_free (NcObserver *observer)
 {
-  NcObserver *observer = data;
-
   if (observer->destroy != NULL)
     {
       if (observer->context == NULL || g_main_context_is_owner (observer->context))
@@ -112,6 +121,7 @@ observer_clear (gpointer data)
 
           d->destroy = observer->destroy;
           d->user_data = observer->user_data;
+          g_atomic_int_set (&d->published, 1);
           g_source_set_priority (source, G_PRIORITY_DEFAULT);
           g_source_set_static_name (source, "[porter] NcObserver destroy");
           g_source_set_callback (source, deferred_destroy_dispatch, d,
@@ -124,18 +134,21 @@ observer_clear (gpointer data)
   g_clear_pointer (&observer->context, g_main_context_unref);
   g_free (observer->sender);
   nc_center_unref (observer->center);
+  g_free (observer);
 }
 
 static inline NcObserver *
 observer_ref (NcObserver *observer)
 {
-  return g_atomic_rc_box_acquire (observer);
+  nc_ref_inc (&observer->ref);
+  return observer;
 }
 
 static void
 observer_unref (NcObserver *observer)
 {
-  g_atomic_rc_box_release_full (observer, observer_clear);
+  if (nc_ref_dec (&observer->ref))
+    observer_free (observer);
 }
 
 /* ----------------------------------------------------------------------- */
@@ -144,26 +157,30 @@ observer_unref (NcObserver *observer)
 static ObsList *
 obs_list_alloc (guint len)
 {
-  ObsList *list = g_atomic_rc_box_alloc (sizeof (ObsList) + len * sizeof (NcObserver *));
+  ObsList *list = g_malloc (sizeof (ObsList) + len * sizeof (NcObserver *));
 
+  nc_ref_init (&list->ref);
   list->len = len;
   return list;
 }
 
-static void
-obs_list_clear (gpointer data)
+static inline void
+obs_list_ref (ObsList *list)
 {
-  ObsList *list = data;
-
-  for (guint i = 0; i < list->len; i++)
-    observer_unref (list->items[i]);
+  nc_ref_inc (&list->ref);
 }
 
 static void
-obs_list_unref (gpointer list)
+obs_list_unref (gpointer data)
 {
-  if (list != NULL)
-    g_atomic_rc_box_release_full (list, obs_list_clear);
+  ObsList *list = data;
+
+  if (list != NULL && nc_ref_dec (&list->ref))
+    {
+      for (guint i = 0; i < list->len; i++)
+        observer_unref (list->items[i]);
+      g_free (list);
+    }
 }
 
 /* A new array: @list (nullable) with @observer appended. */
@@ -205,15 +222,14 @@ obs_list_without_removed (ObsList *list)
 /* Centers */
 
 static void
-center_clear (gpointer data)
+center_free (NcCenter *center)
 {
-  NcCenter *center = data;
-
   /* Every observer holds a reference on its center, so none is left. */
   g_assert (center->any_name == NULL);
   g_assert (g_hash_table_size (center->by_name) == 0);
   g_hash_table_unref (center->by_name);
-  g_mutex_clear (&center->lock);
+  nc_mutex_clear (&center->lock);
+  g_free (center);
 }
 
 /**
@@ -228,9 +244,10 @@ center_clear (gpointer data)
 NcCenter *
 nc_center_new (void)
 {
-  NcCenter *center = g_atomic_rc_box_new0 (NcCenter);
+  NcCenter *center = g_new0 (NcCenter, 1);
 
-  g_mutex_init (&center->lock);
+  nc_ref_init (&center->ref);
+  nc_mutex_init (&center->lock);
   center->by_name = g_hash_table_new (g_direct_hash, g_direct_equal);
   center->next_seq = 1;
   return center;
@@ -269,7 +286,8 @@ nc_center_ref (NcCenter *center)
 {
   g_return_val_if_fail (center != NULL, NULL);
 
-  return g_atomic_rc_box_acquire (center);
+  nc_ref_inc (&center->ref);
+  return center;
 }
 
 /**
@@ -285,8 +303,8 @@ nc_center_ref (NcCenter *center)
 void
 nc_center_unref (NcCenter *center)
 {
-  if (center != NULL)
-    g_atomic_rc_box_release_full (center, center_clear);
+  if (center != NULL && nc_ref_dec (&center->ref))
+    center_free (center);
 }
 
 static NcObserver *
@@ -298,7 +316,9 @@ center_add (NcCenter       *center,
             gpointer        user_data,
             GDestroyNotify  destroy)
 {
-  NcObserver *observer = g_atomic_rc_box_new0 (NcObserver);  /* the handle's ref */
+  NcObserver *observer = g_new0 (NcObserver, 1);
+
+  nc_ref_init (&observer->ref);  /* the handle's */
   ObsList *old;
 
   observer->center = nc_center_ref (center);
@@ -309,7 +329,7 @@ center_add (NcCenter       *center,
   observer->destroy = destroy;
   observer->context = context != NULL ? g_main_context_ref (context) : NULL;
 
-  g_mutex_lock (&center->lock);
+  nc_mutex_lock (&center->lock);
   observer->seq = center->next_seq++;
   if (observer->name != 0)
     {
@@ -323,7 +343,7 @@ center_add (NcCenter       *center,
       old = center->any_name;
       center->any_name = obs_list_append (old, observer);
     }
-  g_mutex_unlock (&center->lock);
+  nc_mutex_unlock (&center->lock);
 
   obs_list_unref (old);
   return observer;
@@ -473,16 +493,16 @@ nc_center_remove_observer (NcCenter   *center,
   g_return_val_if_fail (observer != NULL, FALSE);
   g_return_val_if_fail (observer->center == center, FALSE);
 
-  g_mutex_lock (&center->lock);
+  nc_mutex_lock (&center->lock);
   if (g_atomic_int_get (&observer->removed))
     {
-      g_mutex_unlock (&center->lock);
+      nc_mutex_unlock (&center->lock);
       return FALSE;
     }
   garbage = g_ptr_array_new_with_free_func (obs_list_unref);
   g_atomic_int_set (&observer->removed, 1);
   center_prune_locked (center, observer->name, garbage);
-  g_mutex_unlock (&center->lock);
+  nc_mutex_unlock (&center->lock);
 
   return TRUE;  /* @garbage is released here, unlocked */
 }
@@ -514,7 +534,7 @@ nc_center_remove_observers_for_data (NcCenter *center,
 
   g_return_val_if_fail (center != NULL, 0);
 
-  g_mutex_lock (&center->lock);
+  nc_mutex_lock (&center->lock);
   g_hash_table_iter_init (&iter, center->by_name);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
@@ -547,7 +567,7 @@ nc_center_remove_observers_for_data (NcCenter *center,
     center_prune_locked (center, g_array_index (names, GQuark, i), garbage);
   if (any_name)
     center_prune_locked (center, 0, garbage);
-  g_mutex_unlock (&center->lock);
+  nc_mutex_unlock (&center->lock);
 
   return removed;
 }
@@ -555,13 +575,17 @@ nc_center_remove_observers_for_data (NcCenter *center,
 typedef struct {
   NcObserver *observer;
   NcNotification *notification;
+  gint published;   /* (atomic) see DeferredDestroy */
 } Delivery;
 
 static gboolean
 delivery_dispatch (gpointer data)
 {
   Delivery *d = data;
-  NcObserver *observer = d->observer;
+  NcObserver *observer;
+
+  g_assert (g_atomic_int_get (&d->published));
+  observer = d->observer;
 
   if (!g_atomic_int_get (&observer->removed))
     observer->func (observer->center, d->notification, observer->user_data);
@@ -573,6 +597,7 @@ delivery_free (gpointer data)
 {
   Delivery *d = data;
 
+  g_assert (g_atomic_int_get (&d->published));
   nc_notification_unref (d->notification);
   observer_unref (d->observer);
   g_free (d);
@@ -587,6 +612,7 @@ deliver_on_context (NcObserver     *observer,
 
   d->observer = observer_ref (observer);
   d->notification = nc_notification_ref (notification);
+  g_atomic_int_set (&d->published, 1);
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_static_name (source, "[porter] NcCenter delivery");
   g_source_set_callback (source, delivery_dispatch, d, delivery_free);
@@ -638,15 +664,15 @@ nc_center_post (NcCenter       *center,
 
   name = nc_notification_get_name_quark (notification);
 
-  g_mutex_lock (&center->lock);
+  nc_mutex_lock (&center->lock);
   if (name != 0)
     named = g_hash_table_lookup (center->by_name, GUINT_TO_POINTER (name));
   if (named != NULL)
-    g_atomic_rc_box_acquire (named);
+    obs_list_ref (named);
   any = center->any_name;
   if (any != NULL)
-    g_atomic_rc_box_acquire (any);
-  g_mutex_unlock (&center->lock);
+    obs_list_ref (any);
+  nc_mutex_unlock (&center->lock);
 
   if (any == NULL)
     {

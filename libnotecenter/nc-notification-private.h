@@ -5,10 +5,13 @@
 
 #include <libnotecenter/nc.h>
 
+#include "nc-private.h"
+
 G_BEGIN_DECLS
 
 /* Immutable after construction except @name_quark, a cache. */
 struct _NcNotification {
+  NcRef ref;
   const gchar *name;      /* points into the same allocation */
   const gchar *sender;    /* (nullable) likewise */
   GVariant *user_info;    /* (nullable) a{sv}, owned */

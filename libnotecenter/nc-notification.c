@@ -13,14 +13,6 @@
  * reference counted; a notification may be shared between threads freely.
  */
 
-static void
-notification_clear (gpointer data)
-{
-  NcNotification *notification = data;
-
-  g_clear_pointer (&notification->user_info, g_variant_unref);
-}
-
 /**
  * nc_notification_new:
  * @name: the notification's name; not empty.  By convention a reverse-DNS
@@ -52,7 +44,8 @@ nc_notification_new (const gchar *name,
   /* One allocation for the struct and both strings. */
   name_len = strlen (name) + 1;
   sender_len = sender != NULL ? strlen (sender) + 1 : 0;
-  notification = g_atomic_rc_box_alloc0 (sizeof (NcNotification) + name_len + sender_len);
+  notification = g_malloc0 (sizeof (NcNotification) + name_len + sender_len);
+  nc_ref_init (&notification->ref);
   p = (gchar *) (notification + 1);
   memcpy (p, name, name_len);
   notification->name = p;
@@ -138,7 +131,8 @@ nc_notification_ref (NcNotification *notification)
 {
   g_return_val_if_fail (notification != NULL, NULL);
 
-  return g_atomic_rc_box_acquire (notification);
+  nc_ref_inc (&notification->ref);
+  return notification;
 }
 
 /**
@@ -152,8 +146,11 @@ nc_notification_ref (NcNotification *notification)
 void
 nc_notification_unref (NcNotification *notification)
 {
-  if (notification != NULL)
-    g_atomic_rc_box_release_full (notification, notification_clear);
+  if (notification != NULL && nc_ref_dec (&notification->ref))
+    {
+      g_clear_pointer (&notification->user_info, g_variant_unref);
+      g_free (notification);
+    }
 }
 
 /**

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "nc-notification-private.h"
+#include "nc-private.h"
 
 enum { STYLE_ASAP, STYLE_IDLE, N_STYLES };
 
@@ -32,15 +33,20 @@ typedef struct {
  * iterating it.
  */
 struct _NcQueue {
+  NcRef ref;
   NcCenter *center;            /* strong; immutable */
   GMainContext *context;       /* strong; immutable */
-  GMutex lock;
+  NcMutex lock;
   GQueue pending[N_STYLES];    /* Entry; protected by @lock */
   GSource *source[N_STYLES];   /* (nullable) (owned) attached while
                                 * pending[i] may be non-empty; each holds
                                 * a reference on the queue; protected by
                                 * @lock */
   guint64 next_serial;         /* protected by @lock */
+  gint published;              /* (atomic) set once constructed: the context
+                                * thread reads it before touching the queue,
+                                * stating the hand-off for ThreadSanitizer
+                                * (see nc-private.h) */
 };
 
 static void
@@ -53,10 +59,8 @@ entry_free (gpointer data)
 }
 
 static void
-queue_clear (gpointer data)
+queue_free (NcQueue *queue)
 {
-  NcQueue *queue = data;
-
   /* Normally empty: pending entries imply an attached source, which holds
    * a reference.  Not so if the context was freed under us. */
   for (guint i = 0; i < N_STYLES; i++)
@@ -64,9 +68,10 @@ queue_clear (gpointer data)
       g_queue_clear_full (&queue->pending[i], entry_free);
       g_clear_pointer (&queue->source[i], g_source_unref);
     }
-  g_mutex_clear (&queue->lock);
+  nc_mutex_clear (&queue->lock);
   g_main_context_unref (queue->context);
   nc_center_unref (queue->center);
+  g_free (queue);
 }
 
 /**
@@ -88,14 +93,17 @@ NcQueue *
 nc_queue_new (NcCenter     *center,
               GMainContext *context)
 {
-  NcQueue *queue = g_atomic_rc_box_new0 (NcQueue);
+  NcQueue *queue = g_new0 (NcQueue, 1);
+
+  nc_ref_init (&queue->ref);
 
   queue->center = nc_center_ref (center != NULL ? center : nc_center_get_default ());
   queue->context = context != NULL ? g_main_context_ref (context)
                                    : g_main_context_ref_thread_default ();
-  g_mutex_init (&queue->lock);
+  nc_mutex_init (&queue->lock);
   for (guint i = 0; i < N_STYLES; i++)
     g_queue_init (&queue->pending[i]);
+  g_atomic_int_set (&queue->published, 1);
   return queue;
 }
 
@@ -112,7 +120,8 @@ nc_queue_ref (NcQueue *queue)
 {
   g_return_val_if_fail (queue != NULL, NULL);
 
-  return g_atomic_rc_box_acquire (queue);
+  nc_ref_inc (&queue->ref);
+  return queue;
 }
 
 /**
@@ -126,8 +135,8 @@ nc_queue_ref (NcQueue *queue)
 void
 nc_queue_unref (NcQueue *queue)
 {
-  if (queue != NULL)
-    g_atomic_rc_box_release_full (queue, queue_clear);
+  if (queue != NULL && nc_ref_dec (&queue->ref))
+    queue_free (queue);
 }
 
 /**
@@ -213,9 +222,10 @@ queue_dispatch (NcQueue *queue,
   GSource *self = g_main_current_source ();
   guint64 end;
 
-  g_mutex_lock (&queue->lock);
+  g_assert (g_atomic_int_get (&queue->published));
+  nc_mutex_lock (&queue->lock);
   end = queue->next_serial;
-  g_mutex_unlock (&queue->lock);
+  nc_mutex_unlock (&queue->lock);
 
   for (;;)
     {
@@ -223,11 +233,11 @@ queue_dispatch (NcQueue *queue,
       gboolean ret;
       Entry *entry;
 
-      g_mutex_lock (&queue->lock);
+      nc_mutex_lock (&queue->lock);
       if (queue->source[style] != self)
         {
           /* nc_queue_clear() detached us. */
-          g_mutex_unlock (&queue->lock);
+          nc_mutex_unlock (&queue->lock);
           return G_SOURCE_REMOVE;
         }
       entry = g_queue_peek_head (&queue->pending[style]);
@@ -242,12 +252,12 @@ queue_dispatch (NcQueue *queue,
             {
               ret = G_SOURCE_CONTINUE;  /* the rest next iteration */
             }
-          g_mutex_unlock (&queue->lock);
+          nc_mutex_unlock (&queue->lock);
           g_clear_pointer (&stale, g_source_unref);
           return ret;
         }
       g_queue_pop_head (&queue->pending[style]);
-      g_mutex_unlock (&queue->lock);
+      nc_mutex_unlock (&queue->lock);
 
       nc_center_post (queue->center, entry->notification);
       entry_free (entry);
@@ -311,13 +321,13 @@ nc_queue_enqueue (NcQueue         *queue,
   g_return_if_fail (style <= NC_POSTING_STYLE_WHEN_IDLE);
   g_return_if_fail ((coalesce & ~(NC_COALESCE_ON_NAME | NC_COALESCE_ON_SENDER)) == 0);
 
-  g_mutex_lock (&queue->lock);
+  nc_mutex_lock (&queue->lock);
   if (coalesce != NC_COALESCE_NONE)
     queue_remove_matching_locked (queue, notification, coalesce, &removed);
 
   if (style == NC_POSTING_STYLE_NOW)
     {
-      g_mutex_unlock (&queue->lock);
+      nc_mutex_unlock (&queue->lock);
       g_queue_clear_full (&removed, entry_free);
       nc_center_post (queue->center, notification);
       return;
@@ -350,7 +360,7 @@ nc_queue_enqueue (NcQueue         *queue,
       queue->source[i] = source;
       g_source_attach (source, queue->context);
     }
-  g_mutex_unlock (&queue->lock);
+  nc_mutex_unlock (&queue->lock);
 
   g_queue_clear_full (&removed, entry_free);
 }
@@ -381,9 +391,9 @@ nc_queue_dequeue (NcQueue         *queue,
   g_return_val_if_fail (match != NULL, 0);
   g_return_val_if_fail ((mask & ~(NC_COALESCE_ON_NAME | NC_COALESCE_ON_SENDER)) == 0, 0);
 
-  g_mutex_lock (&queue->lock);
+  nc_mutex_lock (&queue->lock);
   count = queue_remove_matching_locked (queue, match, mask, &removed);
-  g_mutex_unlock (&queue->lock);
+  nc_mutex_unlock (&queue->lock);
 
   g_queue_clear_full (&removed, entry_free);
   return count;
@@ -404,10 +414,10 @@ nc_queue_get_length (NcQueue *queue)
 
   g_return_val_if_fail (queue != NULL, 0);
 
-  g_mutex_lock (&queue->lock);
+  nc_mutex_lock (&queue->lock);
   for (guint i = 0; i < N_STYLES; i++)
     length += queue->pending[i].length;
-  g_mutex_unlock (&queue->lock);
+  nc_mutex_unlock (&queue->lock);
   return length;
 }
 
@@ -429,7 +439,7 @@ nc_queue_clear (NcQueue *queue)
 
   g_return_if_fail (queue != NULL);
 
-  g_mutex_lock (&queue->lock);
+  nc_mutex_lock (&queue->lock);
   for (guint i = 0; i < N_STYLES; i++)
     {
       GList *l;
@@ -438,7 +448,7 @@ nc_queue_clear (NcQueue *queue)
         g_queue_push_tail_link (&removed, l);
       sources[i] = g_steal_pointer (&queue->source[i]);
     }
-  g_mutex_unlock (&queue->lock);
+  nc_mutex_unlock (&queue->lock);
 
   for (guint i = 0; i < N_STYLES; i++)
     if (sources[i] != NULL)

@@ -57,8 +57,11 @@
  *
  * LIMITS AND COSTS
  *
- * A post takes one short lock, allocates nothing (for direct observers) and
- * costs about as much per observer as a GObject signal emission per handler.
+ * A post takes one short lock and allocates nothing for direct observers
+ * (a context observer costs one idle source per delivery).  In nc-bench
+ * (tests/notecenter) a post to one observer costs about a third of a
+ * g_signal_emit() to one handler, and each further observer a few
+ * nanoseconds.
  * Adding or removing an observer copies the array of observers of that name,
  * so it costs time linear in their number: centers are made for many posts
  * and few changes.  Names observed are interned as GQuarks for the life of
