@@ -136,7 +136,7 @@ do_broker_ensure_directory (const gchar *socket_path, GError **error)
         {
           int errsv = errno;
           g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                       "Cannot create the broker directory '%s': %s",
+                       "cannot create the broker directory '%s': %s",
                        dir, g_strerror (errsv));
           return FALSE;
         }
@@ -146,7 +146,7 @@ do_broker_ensure_directory (const gchar *socket_path, GError **error)
     {
       int errsv = errno;
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot create the broker directory '%s': %s",
+                   "cannot create the broker directory '%s': %s",
                    dir, g_strerror (errsv));
       return FALSE;
     }
@@ -156,7 +156,7 @@ do_broker_ensure_directory (const gchar *socket_path, GError **error)
     {
       int errsv = errno;
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot set the mode of the broker directory '%s': %s",
+                   "cannot set the mode of the broker directory '%s': %s",
                    dir, g_strerror (errsv));
       return FALSE;
     }
@@ -165,27 +165,27 @@ do_broker_ensure_directory (const gchar *socket_path, GError **error)
     {
       int errsv = errno;
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot examine the broker directory '%s': %s",
+                   "cannot examine the broker directory '%s': %s",
                    dir, g_strerror (errsv));
       return FALSE;
     }
   if (!S_ISDIR (st.st_mode))
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "The broker directory '%s' is not a directory", dir);
+                   "the broker directory '%s' is not a directory", dir);
       return FALSE;
     }
   if (st.st_uid != geteuid ())
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "The broker directory '%s' belongs to uid %u, not to us "
+                   "the broker directory '%s' belongs to uid %u, not to us "
                    "(uid %u)", dir, (guint) st.st_uid, (guint) geteuid ());
       return FALSE;
     }
   if ((st.st_mode & 07777) != 0700)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "The broker directory '%s' has mode %04o; it must be 0700",
+                   "the broker directory '%s' has mode %04o; it must be 0700",
                    dir, (guint) (st.st_mode & 07777));
       return FALSE;
     }
@@ -272,7 +272,7 @@ broker_spawn (const gchar *path, GError **error)
   if (proc == NULL)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot start the broker (%s): %s", exec,
+                   "cannot start the broker (%s): %s", exec,
                    local_error->message);
       return FALSE;
     }
@@ -303,21 +303,21 @@ broker_spawn (const gchar *path, GError **error)
       /* Still running: the wait timed out. */
       g_subprocess_force_exit (proc);
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "The broker (%s) did not start listening on '%s' within "
+                   "the broker (%s) did not start listening on '%s' within "
                    "%d ms", exec, path, DO_BROKER_START_TIMEOUT_MS);
       return FALSE;
     }
   if (!g_subprocess_get_if_exited (proc))
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "The broker (%s) was killed by signal %d while starting",
+                   "the broker (%s) was killed by signal %d while starting",
                    exec, g_subprocess_get_term_sig (proc));
       return FALSE;
     }
   if (g_subprocess_get_exit_status (proc) != 0)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "The broker (%s) failed to start on '%s' (exit status %d)",
+                   "the broker (%s) failed to start on '%s' (exit status %d)",
                    exec, path, g_subprocess_get_exit_status (proc));
       return FALSE;
     }
@@ -343,7 +343,7 @@ broker_connect_fd (GError **error)
   if (!connect_error_means_absent (fd))
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot connect to the broker at '%s': %s", path,
+                   "cannot connect to the broker at '%s': %s", path,
                    g_strerror (-fd));
       return -1;
     }
@@ -360,7 +360,7 @@ broker_connect_fd (GError **error)
     {
       int errsv = errno;
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot open the broker lock '%s': %s", lock_path,
+                   "cannot open the broker lock '%s': %s", lock_path,
                    g_strerror (errsv));
       return -1;
     }
@@ -370,7 +370,7 @@ broker_connect_fd (GError **error)
       if (errsv == EINTR)
         continue;
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot lock '%s': %s", lock_path, g_strerror (errsv));
+                   "cannot lock '%s': %s", lock_path, g_strerror (errsv));
       close (lock_fd);
       return -1;
     }
@@ -383,7 +383,7 @@ broker_connect_fd (GError **error)
           fd = broker_try_connect (path);
           if (fd < 0)
             g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                         "The broker started but '%s' does not answer: %s",
+                         "the broker started but '%s' does not answer: %s",
                          path, g_strerror (-fd));
         }
       else
@@ -391,7 +391,7 @@ broker_connect_fd (GError **error)
     }
   else if (fd < 0)
     g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                 "Cannot connect to the broker at '%s': %s", path,
+                 "cannot connect to the broker at '%s': %s", path,
                  g_strerror (-fd));
 
   close (lock_fd); /* releases the lock */
@@ -423,7 +423,7 @@ do_broker_connect (GError **error)
   if (connection == NULL)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot talk to the broker: %s", local_error->message);
+                   "cannot talk to the broker: %s", local_error->message);
       return NULL;
     }
   return connection;
@@ -483,7 +483,7 @@ broker_call (DoConnection *broker,
     {
       g_variant_unref (g_variant_ref_sink (parameters));
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Broker: the connection has no root object");
+                   "broker: the connection has no root object");
       return NULL;
     }
   reply = do_proxy_call_with_fds_sync (root, method, parameters, fd_list,
@@ -497,7 +497,7 @@ broker_call (DoConnection *broker,
   if (!g_variant_is_of_type (reply, G_VARIANT_TYPE (reply_type)))
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Broker: %s returned type '%s', expected '%s'", method,
+                   "broker: %s returned type '%s', expected '%s'", method,
                    g_variant_get_type_string (reply), reply_type);
       g_variant_unref (reply);
       if (out_fd_list != NULL)
@@ -546,7 +546,7 @@ do_broker_register (const gchar *name, int port_send_fd, GError **error)
   if (index < 0)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
-                   "Cannot pass the port: %s", local_error->message);
+                   "cannot pass the port: %s", local_error->message);
       g_error_free (local_error);
       return NULL;
     }
@@ -642,14 +642,14 @@ do_broker_lookup (const gchar *name,
   if (out_fds == NULL || index < 0 || index >= g_unix_fd_list_get_length (out_fds))
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Broker: Lookup returned no port for '%s'", name);
+                   "broker: Lookup returned no port for '%s'", name);
       return -1;
     }
   fd = g_unix_fd_list_get (out_fds, index, &local_error);
   if (fd < 0)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Broker: cannot take the port for '%s': %s", name,
+                   "broker: cannot take the port for '%s': %s", name,
                    local_error->message);
       g_error_free (local_error);
       return -1;

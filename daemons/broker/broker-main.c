@@ -152,7 +152,7 @@ listen_at (const gchar *path, GError **error)
   if (strlen (path) >= sizeof addr.sun_path || strlen (tmp) >= sizeof addr.sun_path)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Socket path '%s' is too long (at most %zu bytes)", path,
+                   "socket path '%s' is too long (at most %zu bytes)", path,
                    sizeof addr.sun_path - 4);
       return -1;
     }
@@ -175,7 +175,7 @@ listen_at (const gchar *path, GError **error)
     {
       int errsv = errno;
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot listen on '%s': %s", path, g_strerror (errsv));
+                   "cannot listen on '%s': %s", path, g_strerror (errsv));
       (void) unlink (tmp);
       close (fd);
       return -1;
@@ -268,7 +268,7 @@ take_instance_lock (const gchar *path, GError **error)
       pwrite (fd, pid_text, strlen (pid_text), 0) != (ssize_t) strlen (pid_text))
     {
       g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "Cannot write our pid to '%s': %s", lock_path,
+                   "cannot write our pid to '%s': %s", lock_path,
                    g_strerror (errno));
       close (fd);
       return -1;

@@ -92,7 +92,7 @@ reply_port (DoInvocation *invocation, Name *n)
     {
       g_warning ("Cannot pass the port of '%s': %s", n->name, error->message);
       do_invocation_return_error (invocation, DO_ERROR, DO_ERROR_FAILED,
-                                  "The broker cannot pass the port of '%s': %s",
+                                  "the broker cannot pass the port of '%s': %s",
                                   n->name, error->message);
     }
   else
@@ -141,11 +141,11 @@ waiter_timed_out (gpointer user_data)
 
   if (kind == WAIT_LOOKUP)
     do_invocation_return_error (invocation, DO_ERROR, DO_ERROR_NAME_NOT_FOUND,
-                                "Name '%s' was not registered within %u ms",
+                                "name '%s' was not registered within %u ms",
                                 name, timeout_ms);
   else
     do_invocation_return_error (invocation, DO_ERROR, DO_ERROR_TIMED_OUT,
-                                "Name '%s' was still registered after %u ms",
+                                "name '%s' was still registered after %u ms",
                                 name, timeout_ms);
   do_invocation_unref (invocation);
   return G_SOURCE_REMOVE;
@@ -166,7 +166,7 @@ waiter_add (BrokerRegistry *self,
   if (client->waiters->len >= BROKER_MAX_WAITERS_PER_CLIENT)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
-                   "Too many waiting calls on this connection (at most %d)",
+                   "too many waiting calls on this connection (at most %d)",
                    BROKER_MAX_WAITERS_PER_CLIENT);
       return FALSE;
     }
@@ -224,7 +224,7 @@ waiters_name_appeared (BrokerRegistry *self, Name *n)
         {
           do_invocation_return_error (invocation, DO_ERROR,
                                       DO_ERROR_NAME_NOT_FOUND,
-                                      "Name '%s' went away", name);
+                                      "name '%s' went away", name);
           do_invocation_unref (invocation);
           continue;
         }
@@ -292,7 +292,7 @@ check_name (const gchar *name, GError **error)
   if (do_broker_name_is_valid (name))
     return TRUE;
   g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
-               "Invalid name: use 1 to %d characters among letters, digits, "
+               "invalid name: use 1 to %d characters among letters, digits, "
                "'.', '_' and '-', not starting with '.' or '-'",
                DO_BROKER_MAX_NAME);
   return FALSE;
@@ -324,14 +324,14 @@ method_register (BrokerRegistry *self,
   if (n != NULL)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_NAME_TAKEN,
-                   "Name '%s' is already registered by pid %d", name,
+                   "name '%s' is already registered by pid %d", name,
                    (int) n->pid);
       return NULL;
     }
   if (client->names->len >= BROKER_MAX_NAMES_PER_CLIENT)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
-                   "Too many names on this connection (at most %d)",
+                   "too many names on this connection (at most %d)",
                    BROKER_MAX_NAMES_PER_CLIENT);
       return NULL;
     }
@@ -391,13 +391,13 @@ method_unregister (BrokerRegistry *self,
   if (n == NULL)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_NAME_NOT_FOUND,
-                   "Name '%s' is not registered", name);
+                   "name '%s' is not registered", name);
       return NULL;
     }
   if (n->owner != client)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_ACCESS_DENIED,
-                   "Name '%s' is registered by pid %d, not by this connection",
+                   "name '%s' is registered by pid %d, not by this connection",
                    name, (int) n->pid);
       return NULL;
     }
@@ -430,7 +430,7 @@ method_lookup (BrokerRegistry *self,
   if (wait_ms == 0)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_NAME_NOT_FOUND,
-                   "Name '%s' is not registered", name);
+                   "name '%s' is not registered", name);
       return NULL;
     }
   if (!waiter_add (self, client, WAIT_LOOKUP, name, wait_ms, invocation, error))
@@ -456,7 +456,7 @@ method_wait_gone (BrokerRegistry *self,
   if (timeout_ms == 0)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_TIMED_OUT,
-                   "Name '%s' is still registered", name);
+                   "name '%s' is still registered", name);
       return NULL;
     }
   if (!waiter_add (self, client, WAIT_GONE, name, timeout_ms, invocation, error))
@@ -497,7 +497,7 @@ broker_method (DoObject *object,
   if (client == NULL)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_FAILED,
-                   "The broker does not know this connection");
+                   "the broker does not know this connection");
       return NULL;
     }
 
@@ -515,7 +515,7 @@ broker_method (DoObject *object,
     return g_variant_new ("(u)", (guint32) getpid ());
 
   g_set_error (error, DO_ERROR, DO_ERROR_UNKNOWN_METHOD,
-               "The broker has no method '%s'", method);
+               "the broker has no method '%s'", method);
   return NULL;
 }
 
@@ -594,7 +594,7 @@ broker_registry_add_client (BrokerRegistry *self, int fd, GError **error)
       int errsv = errno;
       close (fd);
       g_set_error (error, DO_ERROR, DO_ERROR_FAILED,
-                   "Cannot read the client's credentials: %s",
+                   "cannot read the client's credentials: %s",
                    g_strerror (errsv));
       return FALSE;
     }
@@ -602,7 +602,7 @@ broker_registry_add_client (BrokerRegistry *self, int fd, GError **error)
     {
       close (fd);
       g_set_error (error, DO_ERROR, DO_ERROR_ACCESS_DENIED,
-                   "Refused a client of uid %u (pid %d): this broker serves "
+                   "refused a client of uid %u (pid %d): this broker serves "
                    "uid %u", (guint) cred.uid, (int) cred.pid,
                    (guint) geteuid ());
       return FALSE;
@@ -611,7 +611,7 @@ broker_registry_add_client (BrokerRegistry *self, int fd, GError **error)
     {
       close (fd);
       g_set_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
-                   "Refused a client (pid %d): already %d clients",
+                   "refused a client (pid %d): already %d clients",
                    (int) cred.pid, BROKER_MAX_CLIENTS);
       return FALSE;
     }
