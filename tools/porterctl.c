@@ -1,11 +1,14 @@
 /* Porter — porterctl, a busctl/gdbus-like command line client.
  *
  *   porterctl [--timeout MS] list
+ *   porterctl [--timeout MS] introspect NAME
  *   porterctl [--timeout MS] call NAME METHOD [ARG...]
  *
  * Each ARG is a GVariant in text format ("2", "'text'", "[1, 2]",
  * "<uint32 5>"); the arguments are bundled into a tuple and the reply tuple
- * is printed the same way, as `gdbus call` does.  Options come before the
+ * is printed the same way, as `gdbus call` does.  As there, the object's
+ * introspection data gives each argument its type when the method is found,
+ * so "5" can be a `u` and a bare word a string.  Options come before the
  * command, so negative numbers need no quoting.  On failure it prints
  * "Error: DOMAIN CODE: MESSAGE" to stderr and exits 1.
  *
@@ -53,6 +56,62 @@ cmd_list (void)
   return 0;
 }
 
+static gchar *
+introspect (DoProxy *proxy, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  gchar *xml;
+
+  reply = do_proxy_call_sync (proxy, "Introspect", g_variant_new ("()"),
+                              DO_CALL_FLAGS_NONE, opt_timeout, NULL, error);
+  if (reply == NULL)
+    return NULL;
+  if (!g_variant_is_of_type (reply, G_VARIANT_TYPE ("(s)")))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_INVALID_SIGNATURE,
+                   "Introspect returned %s", g_variant_get_type_string (reply));
+      return NULL;
+    }
+  g_variant_get (reply, "(s)", &xml);
+  return xml;
+}
+
+/* The in-arguments of @method as the object describes them, or NULL. */
+static GDBusArgInfo **
+lookup_in_args (DoProxy *proxy, const gchar *method, GDBusNodeInfo **node)
+{
+  g_autofree gchar *xml = introspect (proxy, NULL);
+
+  if (xml == NULL || (*node = g_dbus_node_info_new_for_xml (xml, NULL)) == NULL)
+    return NULL;
+  for (guint i = 0; (*node)->interfaces != NULL && (*node)->interfaces[i] != NULL; i++)
+    {
+      GDBusMethodInfo *info = g_dbus_interface_info_lookup_method ((*node)->interfaces[i], method);
+      if (info != NULL)
+        return info->in_args;
+    }
+  return NULL;
+}
+
+/* Parses @text as a value of @type (NULL: any); a bare word where a string
+ * is wanted is taken as that string, as gdbus does. */
+static GVariant *
+parse_arg (const GVariantType *type, const gchar *text, GError **error)
+{
+  GVariant *value = g_variant_parse (type, text, NULL, NULL, error);
+
+  if (value != NULL || type == NULL)
+    return value;
+  if ((g_variant_type_equal (type, G_VARIANT_TYPE_STRING) && g_utf8_validate (text, -1, NULL)) ||
+      (g_variant_type_equal (type, G_VARIANT_TYPE_OBJECT_PATH) && g_variant_is_object_path (text)) ||
+      (g_variant_type_equal (type, G_VARIANT_TYPE_SIGNATURE) && g_variant_is_signature (text)))
+    {
+      g_clear_error (error);
+      return g_variant_new (g_variant_type_peek_string (type), text);
+    }
+  return NULL;
+}
+
 static int
 cmd_call (const gchar *name, const gchar *method, int n_args, char **args)
 {
@@ -60,40 +119,63 @@ cmd_call (const gchar *name, const gchar *method, int n_args, char **args)
   g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
   g_autoptr(DoConnection) connection = NULL;
   g_autoptr(DoProxy) proxy = NULL;
+  g_autoptr(GDBusNodeInfo) node = NULL;
   g_autoptr(GVariant) reply = NULL;
   g_autofree gchar *text = NULL;
-  GVariant *parameters;
+  GDBusArgInfo **in_args;
+  gboolean typed;
 
+  connection = do_connection_new_for_name (name, 0, NULL, &error);
+  if (connection == NULL)
+    return fail (error);
+  proxy = do_connection_get_root_proxy (connection);
+
+  in_args = lookup_in_args (proxy, method, &node);
+  typed = in_args != NULL && g_strv_length ((gchar **) in_args) == (guint) n_args;
   for (int i = 0; i < n_args; i++)
     {
-      GVariant *value = g_variant_parse (NULL, args[i], NULL, NULL, &error);
+      const GVariantType *type = typed ? G_VARIANT_TYPE (in_args[i]->signature) : NULL;
+      GVariant *value = parse_arg (type, args[i], &error);
 
       if (value == NULL)
         {
           g_autofree gchar *context = g_variant_parse_error_print_context (error, args[i]);
 
-          g_printerr ("Error: cannot parse argument %d as a GVariant "
-                      "(strings need quotes: \"'text'\"):\n%s\n", i + 1, context);
+          g_printerr ("Error: cannot parse argument %d as %s (strings need "
+                      "quotes: \"'text'\"):\n%s\n", i + 1,
+                      typed ? in_args[i]->signature : "a GVariant", context);
           return 1;
         }
       g_ptr_array_add (values, g_variant_ref_sink (value));
     }
-  parameters = g_variant_new_tuple ((GVariant * const *) values->pdata, values->len);
 
-  connection = do_connection_new_for_name (name, 0, NULL, &error);
-  if (connection == NULL)
-    {
-      g_variant_unref (g_variant_ref_sink (parameters));
-      return fail (error);
-    }
-  proxy = do_connection_get_root_proxy (connection);
-  reply = do_proxy_call_sync (proxy, method, parameters, DO_CALL_FLAGS_NONE,
-                              opt_timeout, NULL, &error);
+  reply = do_proxy_call_sync (proxy, method,
+                              g_variant_new_tuple ((GVariant * const *) values->pdata, values->len),
+                              DO_CALL_FLAGS_NONE, opt_timeout, NULL, &error);
   if (reply == NULL)
     return fail (error);
 
   text = g_variant_print (reply, TRUE);
   g_print ("%s\n", text);
+  return 0;
+}
+
+static int
+cmd_introspect (const gchar *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoConnection) connection = NULL;
+  g_autoptr(DoProxy) proxy = NULL;
+  g_autofree gchar *xml = NULL;
+
+  connection = do_connection_new_for_name (name, 0, NULL, &error);
+  if (connection == NULL)
+    return fail (error);
+  proxy = do_connection_get_root_proxy (connection);
+  xml = introspect (proxy, &error);
+  if (xml == NULL)
+    return fail (error);
+  g_print ("%s%s", xml, g_str_has_suffix (xml, "\n") ? "" : "\n");
   return 0;
 }
 
@@ -107,6 +189,7 @@ main (int argc, char **argv)
   g_option_context_set_summary (context,
     "Commands:\n"
     "  list                          Print the names registered at the broker\n"
+    "  introspect NAME               Print the interface of the object vended as NAME\n"
     "  call NAME METHOD [ARG...]     Call METHOD on the object vended as NAME;\n"
     "                                each ARG is a GVariant in text format");
   g_option_context_add_main_entries (context, options, NULL);
@@ -124,6 +207,12 @@ main (int argc, char **argv)
       if (argc != 2)
         return usage (context, "list takes no arguments");
       return cmd_list ();
+    }
+  if (g_str_equal (argv[1], "introspect"))
+    {
+      if (argc != 3)
+        return usage (context, "introspect needs NAME");
+      return cmd_introspect (argv[2]);
     }
   if (g_str_equal (argv[1], "call"))
     {

@@ -880,6 +880,9 @@ test_porterctl (Fixture *f, gconstpointer data)
     { { "call", "test.ctl", "Add", "2", "3" }, 0, "(5,)\n", NULL },
     { { "call", "test.ctl", "Add", "-7", "3" }, 0, "(-4,)\n", NULL },
     { { "call", "test.ctl", "Echo", "'hello world'" }, 0, "('hello world',)\n", NULL },
+    { { "call", "test.ctl", "Echo", "bare" }, 0, "('bare',)\n", NULL },
+    { { "call", "test.ctl", "Unsigned", "5" }, 0, "(uint32 6,)\n", NULL },
+    { { "introspect", "test.ctl" }, 0, NULL, NULL },
     { { "call", "test.ctl", "Fail" }, 1, "", "Error: g-io-error-quark 14: Fail was called" },
     { { "call", "test.ctl", "Add", "2" }, 1, "", "Error: do-error-quark " },
     { { "call", "test.ctl", "Add", "2", "[" }, 1, "", "Error: cannot parse argument 2" },
@@ -910,6 +913,8 @@ test_porterctl (Fixture *f, gconstpointer data)
         g_assert_cmpstr (stdout_text, ==, cases[i].out);
       if (cases[i].err != NULL)
         g_assert_nonnull (strstr (stderr_text, cases[i].err));
+      if (g_str_equal (cases[i].args[0], "introspect"))
+        g_assert_nonnull (strstr (stdout_text, "org.porter.test.Calc"));
     }
 
   child_kill (server);
@@ -922,6 +927,7 @@ static const gchar test_xml[] =
   "  <method name='Add'><arg type='i' direction='in'/><arg type='i' direction='in'/>"
   "    <arg type='i' direction='out'/></method>"
   "  <method name='Echo'><arg type='s' direction='in'/><arg type='s' direction='out'/></method>"
+  "  <method name='Unsigned'><arg type='u' direction='in'/><arg type='u' direction='out'/></method>"
   "  <method name='Fail'/>"
   "</interface></node>";
 
@@ -937,6 +943,12 @@ child_method (DoObject *object, DoInvocation *invocation, const gchar *method,
     }
   if (g_str_equal (method, "Echo"))
     return g_variant_ref (parameters);
+  if (g_str_equal (method, "Unsigned"))
+    {
+      guint32 u;
+      g_variant_get (parameters, "(u)", &u);
+      return g_variant_new ("(u)", u + 1);
+    }
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, "Fail was called");
   return NULL;
 }
