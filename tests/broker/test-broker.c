@@ -612,6 +612,20 @@ test_lookup_times_out (Fixture *f, gconstpointer data)
 
   fd = do_broker_lookup ("test.never", 0, NULL, &error);
   g_assert_error (error, DO_ERROR, DO_ERROR_NAME_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* A cancelled look-up gives up at once. */
+  {
+    g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+
+    g_cancellable_cancel (cancellable);
+    start = g_get_monotonic_time ();
+    fd = do_broker_lookup ("test.never", WAIT_MS, cancellable, &error);
+    elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+    g_assert_cmpint (fd, ==, -1);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_assert_cmpint (elapsed_ms, <, WAIT_MS / 2);
+  }
 }
 
 static void
@@ -697,6 +711,34 @@ test_directory_refused (Fixture *f, gconstpointer data)
   g_assert_cmpint (st.st_mode & 07777, ==, 0700);
   stop_broker (new_socket);
   use_broker_socket (f->socket);
+}
+
+static void
+test_start_failure (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *exec = g_strdup (g_getenv ("PORTER_BROKER_EXEC"));
+  g_autofree gchar *missing = g_build_filename (f->dir, "no-such-broker", NULL);
+  gchar **names;
+
+  /* A broker that cannot start, or fails, is reported, not waited for. */
+  g_setenv ("PORTER_BROKER_EXEC", "/bin/false", TRUE);
+  names = do_broker_list_names (&error);
+  g_assert_null (names);
+  g_assert_error (error, DO_ERROR, DO_ERROR_BROKER);
+  g_assert_nonnull (strstr (error->message, "exit status 1"));
+  g_clear_error (&error);
+
+  g_setenv ("PORTER_BROKER_EXEC", missing, TRUE);
+  g_assert_cmpint (do_broker_lookup ("test.x", 0, NULL, &error), ==, -1);
+  g_assert_error (error, DO_ERROR, DO_ERROR_BROKER);
+  g_clear_error (&error);
+
+  /* The next client with a working broker gets it. */
+  g_setenv ("PORTER_BROKER_EXEC", exec, TRUE);
+  names = do_broker_list_names (&error);
+  g_assert_no_error (error);
+  g_strfreev (names);
 }
 
 static void
@@ -1045,6 +1087,7 @@ main (int argc, char **argv)
   ADD ("/broker/lookup-times-out", test_lookup_times_out);
   ADD ("/broker/autostart-concurrent", test_autostart_concurrent);
   ADD ("/broker/directory-refused", test_directory_refused);
+  ADD ("/broker/start-failure", test_start_failure);
   ADD ("/broker/stale-socket", test_stale_socket);
   ADD ("/broker/second-broker-exits", test_second_broker_exits);
   ADD ("/broker/port-hangup", test_port_hangup);
