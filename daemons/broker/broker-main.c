@@ -13,7 +13,12 @@
  * With --daemonize the first process exits only once the daemon it forked
  * listens (status 0) or has failed (status 1): clients wait for that.
  * Logs go to stderr: warnings and lifecycle always, names and clients with
- * --verbose.  SIGTERM and SIGINT end it cleanly, removing its socket.
+ * --verbose.  A daemon sends them to "PATH.log" once it holds its lock
+ * (emptied at each start): a daemon keeping the stderr of the client that
+ * started it would hold that client's pipe open, and `out=$(porterctl list
+ * 2>&1)` would never finish.  Failures before that still reach the
+ * starting client's stderr.  SIGTERM and SIGINT end it cleanly, removing
+ * its socket.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
@@ -276,6 +281,24 @@ take_instance_lock (const gchar *path, GError **error)
   return fd;
 }
 
+/* A daemon's logs go to PATH.log from now on. */
+static void
+redirect_log (const gchar *path)
+{
+  g_autofree gchar *log_path = g_strconcat (path, ".log", NULL);
+  int fd = open (log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+  if (fd < 0)
+    {
+      g_warning ("Cannot open '%s': %s; logging nowhere", log_path, g_strerror (errno));
+      fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (fd < 0)
+        return;
+    }
+  dup2 (fd, STDERR_FILENO);
+  close (fd);
+}
+
 static int
 run (const gchar *path, int ready_fd)
 {
@@ -305,6 +328,8 @@ run (const gchar *path, int ready_fd)
       report_ready (&ready_fd, 1);
       return 1;
     }
+  if (opt_daemonize)
+    redirect_log (path);
 
   broker.listen_fd = listen_at (path, &error);
   if (broker.listen_fd < 0)

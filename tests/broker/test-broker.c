@@ -934,6 +934,18 @@ test_porterctl (Fixture *f, gconstpointer data)
     { { "--help" }, 0, NULL, NULL },
   };
 
+  /* porterctl starting the broker: the daemon must not keep porterctl's
+   * output pipes open, or this would wait for it forever. */
+  {
+    const gchar *argv[] = { PORTERCTL_PATH, "list", NULL };
+    g_autofree gchar *stdout_text = NULL;
+
+    g_assert_cmpint (broker_pid (f->socket), ==, 0);
+    g_assert_cmpint (run_program (argv, &stdout_text, NULL), ==, 0);
+    g_assert_cmpstr (stdout_text, ==, "");
+    g_assert_cmpint (broker_pid (f->socket), >, 0);
+  }
+
   server = spawn_child (G_SUBPROCESS_FLAGS_STDOUT_PIPE, "serve", "test.ctl");
   line = child_read_line (server, &out);
   g_assert_cmpstr (line, ==, "ready");
