@@ -1081,6 +1081,7 @@ main (int argc, char **argv)
 
   signal (SIGPIPE, SIG_IGN);
   signal (SIGABRT, kill_broker_on_fatal_signal);
+  signal (SIGTRAP, kill_broker_on_fatal_signal); /* g_error() */
   signal (SIGTERM, kill_broker_on_fatal_signal);
   self_exe = g_file_read_link ("/proc/self/exe", NULL);
   g_assert_nonnull (self_exe);
