@@ -94,8 +94,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DoMessage, do_message_unref)
  * in a memfd as the last fd). */
 GBytes *do_wire_encode (const DoMessage *msg, gboolean ool);
 
-/* Parses a packet.  @fds (transfer full, closed on error) are the fds that
- * arrived with it; when the header says the body is out of line, the last
+/* Parses a packet.  @fds are the fds that arrived with it (the array is
+ * borrowed; the descriptors are taken: kept by the message or closed); of
+ * them, when the header says the body is out of line, the last
  * of them is the memfd holding it and is checked (sealed, exact size) and
  * mapped read-only.  Every length, count, name and the body's type and
  * normal form are checked; on failure returns NULL with a DO_ERROR_PROTOCOL

@@ -1,1 +1,463 @@
-/* placeholder */
+/* Porter — libdo: the wire codec.  Every byte handed to do_wire_decode()
+ * came from another process and is checked before it is believed.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "do-wire-private.h"
+#include "do-error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+#define MAX_TYPE_DEPTH 32
+
+static gsize
+align8 (gsize n)
+{
+  return (n + 7) & ~(gsize) 7;
+}
+
+const gchar *
+do_message_kind_to_string (DoMessageKind kind)
+{
+  static const gchar *const names[] = {
+    NULL, "CALL", "ONEWAY", "REPLY", "ERROR", "RELEASE", "CONNECT", "HELLO", "BYE",
+  };
+
+  if (kind < 1 || kind > DO_MESSAGE_KIND_LAST)
+    return "INVALID";
+  return names[kind];
+}
+
+DoMessage *
+do_message_new (DoMessageKind kind,
+                guint64 object_id,
+                const gchar *interface,
+                const gchar *method,
+                GVariant *body)
+{
+  DoMessage *msg = g_new0 (DoMessage, 1);
+
+  msg->ref_count = 1;
+  msg->kind = kind;
+  msg->object_id = object_id;
+  msg->interface = g_strdup (interface ? interface : "");
+  msg->method = g_strdup (method ? method : "");
+  msg->body = body ? g_variant_ref_sink (body) : g_variant_ref_sink (g_variant_new ("()"));
+  g_return_val_if_fail (g_variant_is_of_type (msg->body, G_VARIANT_TYPE_TUPLE), msg);
+  return msg;
+}
+
+DoMessage *
+do_message_new_error (guint32 reply_serial,
+                      const GError *error)
+{
+  DoMessage *msg;
+
+  /* The domain travels as the quark's string, so it maps back to the same
+   * GError domain in the caller. */
+  msg = do_message_new (DO_MESSAGE_ERROR, 0, NULL, NULL,
+                        g_variant_new ("(sis)",
+                                       g_quark_to_string (error->domain),
+                                       error->code,
+                                       error->message ? error->message : ""));
+  msg->reply_serial = reply_serial;
+  return msg;
+}
+
+GError *
+do_message_to_gerror (DoMessage *msg)
+{
+  const gchar *domain, *message;
+  gint32 code;
+
+  g_return_val_if_fail (msg->kind == DO_MESSAGE_ERROR, NULL);
+  g_variant_get (msg->body, "(&si&s)", &domain, &code, &message);
+  if (domain[0] == '\0')
+    return g_error_new_literal (DO_ERROR, DO_ERROR_FAILED, message);
+  /* A quark is a name: the GError keeps its domain even in a process that
+   * never registered it, and compares equal where it is registered. */
+  return g_error_new_literal (g_quark_from_string (domain), code, message);
+}
+
+DoMessage *
+do_message_ref (DoMessage *msg)
+{
+  g_return_val_if_fail (msg != NULL, NULL);
+  g_atomic_int_inc (&msg->ref_count);
+  return msg;
+}
+
+void
+do_message_unref (DoMessage *msg)
+{
+  if (msg == NULL || !g_atomic_int_dec_and_test (&msg->ref_count))
+    return;
+  for (guint i = 0; i < msg->n_fds; i++)
+    if (msg->fds[i] >= 0)
+      close (msg->fds[i]);
+  g_free (msg->fds);
+  g_free (msg->interface);
+  g_free (msg->method);
+  g_variant_unref (msg->body);
+  g_free (msg);
+}
+
+static void
+close_fds (int *fds, guint n_fds)
+{
+  for (guint i = 0; i < n_fds; i++)
+    if (fds[i] >= 0)
+      close (fds[i]);
+}
+
+gboolean
+do_message_take_fds (DoMessage *msg, int *fds, guint n_fds, GError **error)
+{
+  if (n_fds > DO_WIRE_MAX_FDS)
+    {
+      close_fds (fds, n_fds);
+      g_free (fds);
+      g_set_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
+                   "%u file descriptors in one message (at most %u)",
+                   n_fds, DO_WIRE_MAX_FDS);
+      return FALSE;
+    }
+  close_fds (msg->fds, msg->n_fds);
+  g_free (msg->fds);
+  msg->fds = n_fds ? fds : NULL;
+  msg->n_fds = n_fds;
+  if (n_fds == 0)
+    g_free (fds);
+  return TRUE;
+}
+
+GBytes *
+do_wire_encode (const DoMessage *msg, gboolean ool)
+{
+  const gchar *sig = g_variant_get_type_string (msg->body);
+  gsize ilen = strlen (msg->interface), mlen = strlen (msg->method), slen = strlen (sig);
+  gsize body_len = g_variant_get_size (msg->body);
+  gsize head = align8 (sizeof (DoWireHeader) + ilen + 1 + mlen + 1 + slen + 1);
+  gsize total = head + (ool ? 0 : body_len);
+  guint8 *buf = g_malloc0 (total);
+  DoWireHeader h = {
+    .magic = GUINT32_TO_LE (DO_WIRE_MAGIC),
+    .kind = msg->kind,
+    .flags = ool ? DO_WIRE_FLAG_BODY_OOL : 0,
+    .n_fds = GUINT16_TO_LE (msg->n_fds + (ool ? 1 : 0)),
+    .serial = GUINT32_TO_LE (msg->serial),
+    .reply_serial = GUINT32_TO_LE (msg->reply_serial),
+    .object_id = GUINT64_TO_LE (msg->object_id),
+    .interface_len = GUINT16_TO_LE (ilen),
+    .method_len = GUINT16_TO_LE (mlen),
+    .signature_len = GUINT16_TO_LE (slen),
+    .body_len = GUINT64_TO_LE (body_len),
+  };
+  guint8 *p = buf + sizeof h;
+
+  memcpy (buf, &h, sizeof h);
+  memcpy (p, msg->interface, ilen + 1);
+  p += ilen + 1;
+  memcpy (p, msg->method, mlen + 1);
+  p += mlen + 1;
+  memcpy (p, sig, slen + 1);
+  if (!ool)
+    g_variant_store (msg->body, buf + head);
+  return g_bytes_new_take (buf, total);
+}
+
+/* Depth of a type string's nesting, counting arrays, tuples, dict entries
+ * and variants' containers alike. */
+static guint
+type_depth (const GVariantType *type)
+{
+  guint max = 0;
+
+  if (g_variant_type_is_array (type))
+    return 1 + type_depth (g_variant_type_element (type));
+  if (!g_variant_type_is_tuple (type) && !g_variant_type_is_dict_entry (type))
+    return 0;
+  for (const GVariantType *t = g_variant_type_first (type); t; t = g_variant_type_next (t))
+    max = MAX (max, type_depth (t));
+  return 1 + max;
+}
+
+static gboolean
+check_signature (const gchar *sig, GError **error)
+{
+  /* D-Bus's type codes only: every Porter interface is a D-Bus interface. */
+  if (strspn (sig, "ybnqiuxtdsogvah(){}") != strlen (sig) ||
+      !g_variant_type_string_is_valid (sig) ||
+      !g_variant_type_is_tuple (G_VARIANT_TYPE (sig)))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "body signature '%s' is not a D-Bus tuple type", sig);
+      return FALSE;
+    }
+  if (type_depth (G_VARIANT_TYPE (sig)) > MAX_TYPE_DEPTH)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "body signature nests deeper than %d", MAX_TYPE_DEPTH);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reads one NUL-terminated string of exactly @len bytes at *@offset. */
+static const gchar *
+take_string (const guint8 *data, gsize size, gsize *offset, gsize len,
+             const gchar *what, GError **error)
+{
+  const gchar *s = (const gchar *) data + *offset;
+
+  if (*offset + len + 1 > size || s[len] != '\0' || memchr (s, '\0', len) != NULL)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "%s string is truncated or has the wrong length", what);
+      return NULL;
+    }
+  *offset += len + 1;
+  return s;
+}
+
+typedef struct {
+  void *addr;
+  gsize len;
+} Mapping;
+
+static void
+mapping_free (gpointer data)
+{
+  Mapping *m = data;
+
+  munmap (m->addr, m->len);
+  g_free (m);
+}
+
+/* Maps a sealed memfd of exactly @len bytes read-only. */
+static GBytes *
+map_ool_body (int fd, guint64 len, GError **error)
+{
+  struct stat st;
+  int seals = fcntl (fd, F_GET_SEALS);
+  void *p;
+
+  if (seals < 0 || (seals & REQUIRED_SEALS) != REQUIRED_SEALS)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "out-of-line body is not a sealed memfd");
+      return NULL;
+    }
+  if (fstat (fd, &st) < 0 || (guint64) st.st_size != len)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "out-of-line body is %lld bytes, header says %" G_GUINT64_FORMAT,
+                   (long long) st.st_size, len);
+      return NULL;
+    }
+  p = mmap (NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (p == MAP_FAILED)
+    {
+      int errsv = errno;
+      g_set_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
+                   "cannot map out-of-line body: %s", g_strerror (errsv));
+      return NULL;
+    }
+  Mapping *m = g_new (Mapping, 1);
+  m->addr = p;
+  m->len = len;
+  return g_bytes_new_with_free_func (p, len, mapping_free, m);
+}
+
+static gboolean
+check_kind (const DoWireHeader *h, const gchar *method, const gchar *sig,
+            guint n_user_fds, GError **error)
+{
+  const gchar *why = NULL;
+
+  switch ((DoMessageKind) h->kind)
+    {
+    case DO_MESSAGE_CALL:
+    case DO_MESSAGE_ONEWAY:
+      if (method[0] == '\0')
+        why = "has no method";
+      else if (h->serial == 0)
+        why = "has serial 0";
+      else if (h->object_id == 0)
+        why = "targets object 0";
+      break;
+    case DO_MESSAGE_REPLY:
+      if (h->reply_serial == 0)
+        why = "answers serial 0";
+      break;
+    case DO_MESSAGE_ERROR:
+      if (h->reply_serial == 0)
+        why = "answers serial 0";
+      else if (strcmp (sig, "(sis)") != 0)
+        why = "does not carry (sis)";
+      break;
+    case DO_MESSAGE_CONNECT:
+      if (n_user_fds != 1)
+        why = "does not carry exactly one socket";
+      break;
+    case DO_MESSAGE_RELEASE:
+    case DO_MESSAGE_HELLO:
+    case DO_MESSAGE_BYE:
+      break;
+    default:
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "unknown message kind %u", h->kind);
+      return FALSE;
+    }
+  if (why)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL, "%s message %s",
+                   do_message_kind_to_string (h->kind), why);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+DoMessage *
+do_wire_decode (const guint8 *data,
+                gsize size,
+                int *fds,
+                guint n_fds,
+                GError **error)
+{
+  DoWireHeader h;
+  const gchar *interface, *method, *sig;
+  gboolean ool;
+  guint n_user_fds;
+  gsize offset = sizeof h;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GVariant) body = NULL;
+  DoMessage *msg;
+
+  if (size < sizeof h)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "message of %zu bytes is shorter than a header", size);
+      goto fail;
+    }
+  memcpy (&h, data, sizeof h);
+  h.magic = GUINT32_FROM_LE (h.magic);
+  h.n_fds = GUINT16_FROM_LE (h.n_fds);
+  h.serial = GUINT32_FROM_LE (h.serial);
+  h.reply_serial = GUINT32_FROM_LE (h.reply_serial);
+  h.object_id = GUINT64_FROM_LE (h.object_id);
+  h.interface_len = GUINT16_FROM_LE (h.interface_len);
+  h.method_len = GUINT16_FROM_LE (h.method_len);
+  h.signature_len = GUINT16_FROM_LE (h.signature_len);
+  h.body_len = GUINT64_FROM_LE (h.body_len);
+
+  if (h.magic != DO_WIRE_MAGIC)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL, "bad magic 0x%08x", h.magic);
+      goto fail;
+    }
+  if ((h.flags & ~DO_WIRE_KNOWN_FLAGS) != 0 || h.reserved != 0)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "unknown flags 0x%x or reserved bits set", h.flags);
+      goto fail;
+    }
+  ool = (h.flags & DO_WIRE_FLAG_BODY_OOL) != 0;
+  if (h.n_fds != n_fds || (ool && n_fds == 0))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "header announces %u file descriptors, %u arrived",
+                   h.n_fds, n_fds);
+      goto fail;
+    }
+  n_user_fds = n_fds - (ool ? 1 : 0);
+  if (n_user_fds > DO_WIRE_MAX_FDS)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "%u file descriptors (at most %u)", n_user_fds, DO_WIRE_MAX_FDS);
+      goto fail;
+    }
+  if (h.interface_len > DO_WIRE_MAX_NAME || h.method_len > DO_WIRE_MAX_NAME ||
+      h.signature_len > DO_WIRE_MAX_SIGNATURE || h.signature_len < 2)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "name or signature length out of range");
+      goto fail;
+    }
+  if (!(interface = take_string (data, size, &offset, h.interface_len, "interface", error)) ||
+      !(method = take_string (data, size, &offset, h.method_len, "method", error)) ||
+      !(sig = take_string (data, size, &offset, h.signature_len, "signature", error)))
+    goto fail;
+  if ((interface[0] && !g_dbus_is_interface_name (interface)) ||
+      (method[0] && !g_dbus_is_member_name (method)))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "invalid interface or method name");
+      goto fail;
+    }
+  if (!check_signature (sig, error) ||
+      !check_kind (&h, method, sig, n_user_fds, error))
+    goto fail;
+
+  offset = align8 (offset);
+  if (ool)
+    {
+      if (offset != size || h.body_len == 0 || h.body_len > DO_WIRE_MAX_BODY)
+        {
+          g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                       "out-of-line body length %" G_GUINT64_FORMAT " or packet size %zu is wrong",
+                       h.body_len, size);
+          goto fail;
+        }
+      bytes = map_ool_body (fds[n_fds - 1], h.body_len, error);
+      if (!bytes)
+        goto fail;
+      close (fds[n_fds - 1]);
+      fds[n_fds - 1] = -1;
+    }
+  else
+    {
+      if (offset > size || h.body_len != size - offset)
+        {
+          g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                       "body length %" G_GUINT64_FORMAT " does not match the %zu bytes left",
+                       h.body_len, offset > size ? 0 : size - offset);
+          goto fail;
+        }
+      bytes = g_bytes_new (data + offset, h.body_len);
+    }
+
+  body = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (sig), bytes, FALSE));
+  if (!g_variant_is_normal_form (body))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "body of type %s is not in normal form", sig);
+      goto fail;
+    }
+
+  msg = g_new0 (DoMessage, 1);
+  msg->ref_count = 1;
+  msg->kind = h.kind;
+  msg->flags = h.flags;
+  msg->serial = h.serial;
+  msg->reply_serial = h.reply_serial;
+  msg->object_id = h.object_id;
+  msg->interface = g_strdup (interface);
+  msg->method = g_strdup (method);
+  msg->body = g_steal_pointer (&body);
+  if (n_user_fds > 0)
+    {
+      msg->fds = g_memdup2 (fds, n_user_fds * sizeof (int));
+      msg->n_fds = n_user_fds;
+    }
+  return msg;
+
+fail:
+  if (fds)
+    close_fds (fds, n_fds);
+  return NULL;
+}

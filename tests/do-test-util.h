@@ -1,0 +1,28 @@
+/* Porter — helpers shared by the libdo tests: forked servers, fd passing,
+ * bounded waits on child processes.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+/* Sends/receives one fd over a unix socket. */
+gboolean test_send_fd (int sock, int fd);
+int test_recv_fd (int sock, int timeout_ms);
+
+/* Waits for @pid to exit, at most @timeout_ms; returns its wait status, or
+ * -1 on timeout (the child is then killed). */
+int test_wait_child (pid_t pid, int timeout_ms);
+/* Waits until @pid has exited (reaped or not), at most @timeout_ms. */
+gboolean test_wait_exit (pid_t pid, int timeout_ms);
+
+/* Reads what is available on @fd within @timeout_ms into a string. */
+gchar *test_read_all (int fd, int timeout_ms);
+
+/* Runs @context until *@flag is TRUE or @timeout_ms passes. */
+gboolean test_iterate_until (GMainContext *context, gboolean *flag, int timeout_ms);
+
+/* A fresh private broker socket path under a temp dir; sets $PORTER_BROKER. */
+gchar *test_private_broker (void);
+/* Kills the broker started for @socket_path (its pid is in broker.pid beside it). */
+void test_kill_broker (const gchar *socket_path);
