@@ -368,13 +368,16 @@ do_invocation_get_connection (DoInvocation *invocation)
  * do_invocation_get_fd_list:
  * @invocation: an invocation.
  *
- * Returns: (transfer none) (nullable): the fds sent with the call; `h`
+ * Returns: (transfer none): the fds sent with the call (an empty list if
+ * none came: a hostile caller may send `h` indexes without fds); `h`
  * arguments index into it.
  */
 GUnixFDList *
 do_invocation_get_fd_list (DoInvocation *invocation)
 {
   g_return_val_if_fail (invocation != NULL, NULL);
+  if (!invocation->fd_list)
+    invocation->fd_list = g_unix_fd_list_new ();
   return invocation->fd_list;
 }
 
@@ -421,7 +424,8 @@ invocation_send (DoInvocation *invocation, DoMessage *msg)
  * @invocation: an invocation not answered yet.
  * @value: (nullable): the reply tuple; a floating reference is sunk.  %NULL
  *   means `()`.
- * @fd_list: (nullable): fds to send with it.
+ * @fd_list: (nullable): fds to send with it; the list is emptied (its fds
+ *   are sent), the caller keeps its reference.
  *
  * Answers the call.  Thread rules: any thread.
  */
@@ -443,8 +447,6 @@ do_invocation_return_value_with_fds (DoInvocation *invocation,
       gint n;
       int *fds = g_unix_fd_list_steal_fds (g_object_ref (fd_list), &n);
 
-      /* Stealing empties the caller's list; give it copies back? No: the
-       * documented contract is that the list is consumed. */
       g_object_unref (fd_list);
       if (!do_message_take_fds (msg, fds, n, &error))
         {

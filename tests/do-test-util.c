@@ -148,8 +148,7 @@ test_private_broker (void)
 void
 test_kill_broker (const gchar *socket_path)
 {
-  g_autofree gchar *dir = g_path_get_dirname (socket_path);
-  g_autofree gchar *pidfile = g_build_filename (dir, "broker.pid", NULL);
+  g_autofree gchar *pidfile = g_strconcat (socket_path, ".pid", NULL);
   g_autofree gchar *contents = NULL;
 
   if (g_file_get_contents (pidfile, &contents, NULL, NULL))
