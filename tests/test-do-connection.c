@@ -785,7 +785,7 @@ test_hostile_client (void)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  g_test_init (&argc, &argv, NULL);
   signal (SIGPIPE, SIG_IGN);
 
   g_test_add_func ("/do/connection/call-basic", test_call_basic);
