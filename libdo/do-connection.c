@@ -1683,16 +1683,13 @@ wait_pending (DoConnection *connection, Pending *p, gint64 deadline, GCancellabl
         {
           GError *death;
 
-          /* Read whatever is there first: the reply is often already in. */
+          /* Poll first: a reply from another process is never already in,
+           * and a speculative recvmsg costs a system call per call. */
           connection->reading = TRUE;
+          g_mutex_unlock (&connection->lock);
+          wait_readable (connection, deadline, cancellable);
+          g_mutex_lock (&connection->lock);
           death = read_locked (connection, G_MAXUINT, p, &done_tasks);
-          if (!p->done && !death && g_queue_is_empty (&connection->incoming))
-            {
-              g_mutex_unlock (&connection->lock);
-              wait_readable (connection, deadline, cancellable);
-              g_mutex_lock (&connection->lock);
-              death = read_locked (connection, G_MAXUINT, p, &done_tasks);
-            }
           connection->reading = FALSE;
           g_cond_broadcast (&connection->cond);
           if (death || !g_queue_is_empty (&done_tasks))
