@@ -441,8 +441,10 @@ test_register_lookup (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_strv_length (names), ==, 0);
   g_strfreev (names);
 
-  /* Each call above used its own broker connection: none leaked. */
-  g_assert_cmpuint (count_fds (), ==, fds_before);
+  /* Each call above used its own broker connection: none leaked.  (Fewer
+   * is fine: GLib's worker may still have been closing the pipes of the
+   * broker it started when we counted.) */
+  g_assert_cmpuint (count_fds (), <=, fds_before);
 
   /* A name goes when the connection that registered it is dropped. */
   do_connection_unref (holder);
