@@ -81,6 +81,7 @@ struct _DoConnection {
   /* vending side */
   int port_send_fd;
   DoConnection *broker;  /* holds our registered name */
+  gchar *name;           /* that name */
   GPtrArray *clients;    /* protected by @lock: accepted peer connections */
   DoConnection *vendor;  /* peer: the vending connection that accepted us,
                           * cleared under @lock when it goes away */
@@ -846,6 +847,7 @@ connection_finalize (DoConnection *connection)
         }
       g_clear_pointer (&clients, g_ptr_array_unref);
       g_clear_pointer (&connection->broker, do_connection_unref);
+      g_clear_pointer (&connection->name, g_free);
       if (connection->port_send_fd >= 0)
         close (connection->port_send_fd);
       if (connection->authorize_destroy)
@@ -898,6 +900,7 @@ do_connection_close (DoConnection *connection)
   if (connection->is_vending)
     {
       g_clear_pointer (&connection->broker, do_connection_unref);
+      g_clear_pointer (&connection->name, g_free);
       detach_source (connection);
       return;
     }
@@ -1273,6 +1276,7 @@ do_connection_register_name (DoConnection  *connection,
   if (!broker)
     return FALSE;
   connection->broker = broker;
+  connection->name = g_strdup (name);
   return TRUE;
 }
 
@@ -1289,6 +1293,8 @@ gboolean
 do_connection_unregister_name (DoConnection  *connection,
                                GError       **error)
 {
+  gboolean ok;
+
   g_return_val_if_fail (connection != NULL, FALSE);
   g_return_val_if_fail (connection->is_vending, FALSE);
 
@@ -1298,9 +1304,12 @@ do_connection_unregister_name (DoConnection  *connection,
                    "this connection has no name");
       return FALSE;
     }
-  /* The name dies with the broker connection that registered it. */
+  /* Unregister explicitly, so a look-up right after no longer finds the
+   * name; the name would die with the broker connection anyway. */
+  ok = do_broker_unregister (connection->broker, connection->name, error);
   g_clear_pointer (&connection->broker, do_connection_unref);
-  return TRUE;
+  g_clear_pointer (&connection->name, g_free);
+  return ok;
 }
 
 /* ---------------------------------------------------------------- */

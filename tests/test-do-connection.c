@@ -782,6 +782,38 @@ test_hostile_client (void)
   close (port);
 }
 
+/* A vended name is found through the broker, and gone as soon as it is
+ * unregistered. */
+static void
+test_register_name (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *socket = test_private_broker ();
+  g_autoptr(DoConnection) vending = do_connection_new (&error);
+  g_autoptr(DoConnection) again = NULL;
+  DoConnection *client;
+
+  g_assert_no_error (error);
+  g_assert_true (do_connection_register_name (vending, "org.porter.test.Named", &error));
+  g_assert_no_error (error);
+  g_assert_true (do_connection_unregister_name (vending, &error));
+  g_assert_no_error (error);
+  client = do_connection_new_for_name ("org.porter.test.Named", 0, NULL, &error);
+  g_assert_null (client);
+  g_assert_error (error, DO_ERROR, DO_ERROR_NAME_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_false (do_connection_unregister_name (vending, &error));
+  g_assert_error (error, DO_ERROR, DO_ERROR_NAME_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* Taken by a live connection: refused with a clear error. */
+  g_assert_true (do_connection_register_name (vending, "org.porter.test.Named", &error));
+  again = do_connection_new (&error);
+  g_assert_false (do_connection_register_name (again, "org.porter.test.Named", &error));
+  g_assert_error (error, DO_ERROR, DO_ERROR_NAME_TAKEN);
+  test_kill_broker (socket);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -799,5 +831,6 @@ main (int argc, char **argv)
   g_test_add_func ("/do/connection/server-killed", test_server_killed);
   g_test_add_func ("/do/connection/client-killed", test_client_killed);
   g_test_add_func ("/do/connection/hostile-client", test_hostile_client);
+  g_test_add_func ("/do/connection/register-name", test_register_name);
   return g_test_run ();
 }
