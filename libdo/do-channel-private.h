@@ -43,6 +43,9 @@ DoMessage *do_channel_receive (DoChannel *channel, GError **error);
  * Returns FALSE with DO_ERROR_TIMED_OUT on timeout. */
 gboolean do_channel_wait_readable (DoChannel *channel, gint64 deadline, GError **error);
 
+/* poll()'s timeout for a monotonic @deadline in microseconds (-1: none). */
+int do_poll_timeout (gint64 deadline);
+
 /* Makes a connected pair (both ends wrapped). */
 gboolean do_channel_new_pair (DoChannel **a, DoChannel **b, GError **error);
 

@@ -112,20 +112,25 @@ do_channel_shutdown (DoChannel *channel)
   shutdown (channel->fd, SHUT_RDWR);
 }
 
+int
+do_poll_timeout (gint64 deadline)
+{
+  gint64 now;
+
+  if (deadline < 0)
+    return -1;
+  now = g_get_monotonic_time ();
+  return now >= deadline ? 0 : (int) MIN ((deadline - now + 999) / 1000, G_MAXINT);
+}
+
 static gboolean
 wait_fd (int fd, short events, gint64 deadline, GError **error)
 {
   for (;;)
     {
       struct pollfd pfd = { .fd = fd, .events = events };
-      int timeout = -1, r;
+      int r = poll (&pfd, 1, do_poll_timeout (deadline));
 
-      if (deadline >= 0)
-        {
-          gint64 now = g_get_monotonic_time ();
-          timeout = now >= deadline ? 0 : (int) MIN ((deadline - now + 999) / 1000, G_MAXINT);
-        }
-      r = poll (&pfd, 1, timeout);
       if (r > 0)
         return TRUE;
       if (r == 0)

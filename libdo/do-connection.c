@@ -115,7 +115,7 @@ struct _ConnSource {
 };
 
 static void connection_die (DoConnection *connection, GError *error);
-static void dispatch_incoming (DoConnection *connection, gboolean nested);
+static void dispatch_incoming (DoConnection *connection);
 static void complete_pending (DoConnection *connection, Pending *p);
 
 /* ---------------------------------------------------------------- */
@@ -245,6 +245,19 @@ read_locked (DoConnection *connection, guint max, Pending *until, GQueue *done_t
         return NULL;
     }
   return NULL;
+}
+
+/* Moves the fds of @fd_list (nullable) into @msg; the list is emptied. */
+static gboolean
+take_fd_list (DoMessage *msg, GUnixFDList *fd_list, GError **error)
+{
+  gint n;
+  int *fds;
+
+  if (!fd_list || g_unix_fd_list_get_length (fd_list) == 0)
+    return TRUE;
+  fds = g_unix_fd_list_steal_fds (fd_list, &n);
+  return do_message_take_fds (msg, fds, n, error);
 }
 
 /* ---------------------------------------------------------------- */
@@ -435,6 +448,7 @@ do_invocation_return_value_with_fds (DoInvocation *invocation,
                                      GVariant     *value,
                                      GUnixFDList  *fd_list)
 {
+  g_autoptr(GError) error = NULL;
   DoMessage *msg;
 
   g_return_if_fail (invocation != NULL);
@@ -442,19 +456,11 @@ do_invocation_return_value_with_fds (DoInvocation *invocation,
   g_return_if_fail (value == NULL || g_variant_is_of_type (value, G_VARIANT_TYPE_TUPLE));
 
   msg = do_message_new (DO_MESSAGE_REPLY, 0, NULL, NULL, value);
-  if (fd_list && g_unix_fd_list_get_length (fd_list) > 0)
+  if (!take_fd_list (msg, fd_list, &error))
     {
-      g_autoptr(GError) error = NULL;
-      gint n;
-      int *fds = g_unix_fd_list_steal_fds (g_object_ref (fd_list), &n);
-
-      g_object_unref (fd_list);
-      if (!do_message_take_fds (msg, fds, n, &error))
-        {
-          do_message_unref (msg);
-          do_invocation_return_gerror (invocation, error);
-          return;
-        }
+      do_message_unref (msg);
+      do_invocation_return_gerror (invocation, error);
+      return;
     }
   invocation_send (invocation, msg);
 }
@@ -557,7 +563,7 @@ dispatch_call (DoConnection *connection, DoMessage *call)
 }
 
 static void
-dispatch_incoming (DoConnection *connection, gboolean nested)
+dispatch_incoming (DoConnection *connection)
 {
   for (;;)
     {
@@ -647,7 +653,7 @@ conn_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   error = read_locked (connection, MAX_READS_PER_DISPATCH, NULL, &done_tasks);
   g_mutex_unlock (&connection->lock);
   run_completions (connection, &done_tasks);
-  dispatch_incoming (connection, FALSE);
+  dispatch_incoming (connection);
   if (error)
     connection_die (connection, error);
   do_connection_unref (connection);
@@ -711,7 +717,6 @@ connection_alloc (gboolean is_vending, DoChannel *channel)
   connection->pending = g_hash_table_new (NULL, NULL);
   connection->request_timeout_ms = DEFAULT_TIMEOUT_MS;
   connection->reply_timeout_ms = DEFAULT_TIMEOUT_MS;
-  connection->next_serial = 0;
   g_mutex_init (&connection->lock);
   g_cond_init (&connection->cond);
   g_queue_init (&connection->incoming);
@@ -1552,17 +1557,10 @@ build_call (DoProxy *proxy, const gchar *method, GVariant *parameters,
   msg->serial = (guint32) g_atomic_int_add (&proxy->connection->next_serial, 1) + 1;
   if (msg->serial == 0)  /* wrapped */
     msg->serial = (guint32) g_atomic_int_add (&proxy->connection->next_serial, 1) + 1;
-  if (fd_list && g_unix_fd_list_get_length (fd_list) > 0)
+  if (!take_fd_list (msg, fd_list, error))
     {
-      gint n;
-      int *fds = g_unix_fd_list_steal_fds (g_object_ref (fd_list), &n);
-
-      g_object_unref (fd_list);
-      if (!do_message_take_fds (msg, fds, n, error))
-        {
-          do_message_unref (msg);
-          return NULL;
-        }
+      do_message_unref (msg);
+      return NULL;
     }
   return msg;
 }
@@ -1629,7 +1627,7 @@ send_call (DoConnection *connection, DoMessage *msg, Pending *p, GError **error)
   return FALSE;
 }
 
-static gboolean
+static void
 wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancellable)
 {
   struct pollfd pfd[3] = {
@@ -1637,24 +1635,17 @@ wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancella
     { .fd = connection->wake_fd, .events = POLLIN },
     { .fd = -1, .events = POLLIN },
   };
-  int timeout = -1;
   guint n = 2;
 
   if (cancellable && (pfd[2].fd = g_cancellable_get_fd (cancellable)) >= 0)
     n = 3;
-  if (deadline >= 0)
-    {
-      gint64 now = g_get_monotonic_time ();
-      timeout = now >= deadline ? 0 : (int) MIN ((deadline - now + 999) / 1000, G_MAXINT);
-    }
-  if (poll (pfd, n, timeout) > 0 && (pfd[1].revents & POLLIN))
+  if (poll (pfd, n, do_poll_timeout (deadline)) > 0 && (pfd[1].revents & POLLIN))
     {
       eventfd_t v;
       eventfd_read (connection->wake_fd, &v);
     }
   if (n == 3)
     g_cancellable_release_fd (cancellable);
-  return TRUE;
 }
 
 /* Waits for @p on the calling thread, reading the socket itself and
@@ -1684,7 +1675,7 @@ wait_pending (DoConnection *connection, Pending *p, gint64 deadline, GCancellabl
       if (may_dispatch && !g_queue_is_empty (&connection->incoming))
         {
           g_mutex_unlock (&connection->lock);
-          dispatch_incoming (connection, TRUE);
+          dispatch_incoming (connection);
           g_mutex_lock (&connection->lock);
           continue;
         }

@@ -391,7 +391,6 @@ test_call_async (void)
   /* Many in flight at once, answered in any order. */
   {
     AsyncData many[50] = { 0, };
-    gboolean all = FALSE;
 
     for (int i = 0; i < 50; i++)
       {
@@ -402,7 +401,6 @@ test_call_async (void)
       }
     for (int i = 0; i < 50; i++)
       g_assert_true (test_iterate_until (context, &many[i].done, 5000));
-    (void) all;
     for (int i = 0; i < 50; i++)
       {
         g_assert_no_error (many[i].error);
