@@ -23,4 +23,5 @@
 #include <libdo/do-error.h>
 #include <libdo/do-object.h>
 #include <libdo/do-connection.h>
+#include <proxies/do-typed.h>
 #undef DO_INSIDE
