@@ -12,7 +12,8 @@
  *   x gint64   t guint64    d gdouble  h int (a file descriptor)
  *   s, g       const char * (out: char **, the caller frees)
  *   o          DoObject *   (out: DoObject **, transfer full)
- *   a, (), {}  GVariant *   (in: borrowed; out: GVariant **, transfer full)
+ *   a, (), {}  GVariant *   (in: borrowed; out: GVariant **, transfer full,
+ *                            not floating)
  *   v          GVariant *   the value inside the variant, not the boxed
  *                           `v` itself; same ownership as containers
  *

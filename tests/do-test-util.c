@@ -1,6 +1,7 @@
 /* Porter — helpers shared by the libdo tests.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "do-test-util.h"
+#include "do.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -161,4 +162,78 @@ test_kill_broker (const gchar *socket_path)
             kill (pid, SIGKILL);
         }
     }
+}
+
+/* ---------------------------------------------------------------- */
+/* A DoConnection served by a thread of this process. */
+
+struct _TestServer {
+  GThread *thread;
+  GMainContext *context;
+  GMainLoop *loop;
+  DoObject *object;
+  GMutex lock;
+  GCond cond;
+  int port_fd;     /* protected by @lock; -2 until the server is up */
+};
+
+static gpointer
+server_thread (gpointer data)
+{
+  TestServer *server = data;
+  g_autoptr(GError) error = NULL;
+  DoConnection *connection;
+  int port_fd;
+
+  g_main_context_push_thread_default (server->context);
+  connection = do_connection_new (&error);
+  g_assert_no_error (error);
+  do_connection_set_root_object (connection, server->object);
+  port_fd = do_connection_dup_port_fd (connection, &error);
+  g_assert_no_error (error);
+  g_mutex_lock (&server->lock);
+  server->port_fd = port_fd;
+  g_cond_signal (&server->cond);
+  g_mutex_unlock (&server->lock);
+
+  g_main_loop_run (server->loop);
+  do_connection_close (connection);
+  do_connection_unref (connection);
+  g_main_context_pop_thread_default (server->context);
+  return NULL;
+}
+
+TestServer *
+test_server_start (DoObject *object, int *port_fd)
+{
+  TestServer *server = g_new0 (TestServer, 1);
+  gint64 deadline = g_get_monotonic_time () + 5000 * G_TIME_SPAN_MILLISECOND;
+
+  server->context = g_main_context_new ();
+  server->loop = g_main_loop_new (server->context, FALSE);
+  server->object = do_object_ref (object);
+  server->port_fd = -2;
+  g_mutex_init (&server->lock);
+  g_cond_init (&server->cond);
+  server->thread = g_thread_new ("typed-server", server_thread, server);
+  g_mutex_lock (&server->lock);
+  while (server->port_fd == -2)
+    if (!g_cond_wait_until (&server->cond, &server->lock, deadline))
+      g_error ("the server thread did not start");
+  *port_fd = server->port_fd;
+  g_mutex_unlock (&server->lock);
+  return server;
+}
+
+void
+test_server_stop (TestServer *server)
+{
+  g_main_loop_quit (server->loop);
+  g_thread_join (server->thread);
+  g_main_loop_unref (server->loop);
+  g_main_context_unref (server->context);
+  do_object_unref (server->object);
+  g_mutex_clear (&server->lock);
+  g_cond_clear (&server->cond);
+  g_free (server);
 }

@@ -26,3 +26,11 @@ gboolean test_iterate_until (GMainContext *context, gboolean *flag, int timeout_
 gchar *test_private_broker (void);
 /* Kills the broker started for @socket_path (its pid is in broker.pid beside it). */
 void test_kill_broker (const gchar *socket_path);
+
+/* Serves @object as the root object of a new DoConnection on a thread with
+ * its own GMainContext; *@port_fd gets a send right to its port (close it).
+ * test_server_stop() closes the connection and joins the thread. */
+typedef struct _DoObject DoObject;
+typedef struct _TestServer TestServer;
+TestServer *test_server_start (DoObject *object, int *port_fd);
+void test_server_stop (TestServer *server);

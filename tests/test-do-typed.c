@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #define TEST_ERROR (g_quark_from_static_string ("test-typed-error-quark"))
-#define WAIT_MS 5000
 
 static const gchar types_xml[] =
   "<node>"
@@ -208,83 +207,9 @@ impl_new (DoInterface *iface, gboolean *destroyed)
   return do_object_new_for_instance (iface, impl, impl_free);
 }
 
-/* ------------------------------------------------------------ a server thread */
-
-typedef struct {
-  GThread *thread;
-  GMainContext *context;
-  GMainLoop *loop;
-  DoObject *object;
-  GMutex lock;
-  GCond cond;
-  int port_fd;     /* protected by @lock; -2 until the server is up */
-} Server;
-
-static gpointer
-server_thread (gpointer data)
-{
-  Server *server = data;
-  g_autoptr(GError) error = NULL;
-  DoConnection *connection;
-  int port_fd;
-
-  g_main_context_push_thread_default (server->context);
-  connection = do_connection_new (&error);
-  g_assert_no_error (error);
-  do_connection_set_root_object (connection, server->object);
-  port_fd = do_connection_dup_port_fd (connection, &error);
-  g_assert_no_error (error);
-  g_mutex_lock (&server->lock);
-  server->port_fd = port_fd;
-  g_cond_signal (&server->cond);
-  g_mutex_unlock (&server->lock);
-
-  g_main_loop_run (server->loop);
-  do_connection_close (connection);
-  do_connection_unref (connection);
-  g_main_context_pop_thread_default (server->context);
-  return NULL;
-}
-
-/* Serves @object on a thread; returns a send right to its port. */
-static Server *
-server_start (DoObject *object, int *port_fd)
-{
-  Server *server = g_new0 (Server, 1);
-  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
-
-  server->context = g_main_context_new ();
-  server->loop = g_main_loop_new (server->context, FALSE);
-  server->object = do_object_ref (object);
-  server->port_fd = -2;
-  g_mutex_init (&server->lock);
-  g_cond_init (&server->cond);
-  server->thread = g_thread_new ("typed-server", server_thread, server);
-  g_mutex_lock (&server->lock);
-  while (server->port_fd == -2)
-    if (!g_cond_wait_until (&server->cond, &server->lock, deadline))
-      g_error ("the server thread did not start");
-  *port_fd = server->port_fd;
-  g_mutex_unlock (&server->lock);
-  return server;
-}
-
-static void
-server_stop (Server *server)
-{
-  g_main_loop_quit (server->loop);
-  g_thread_join (server->thread);
-  g_main_loop_unref (server->loop);
-  g_main_context_unref (server->context);
-  do_object_unref (server->object);
-  g_mutex_clear (&server->lock);
-  g_cond_clear (&server->cond);
-  g_free (server);
-}
-
 /* A served object and a proxy to it. */
 typedef struct {
-  Server *server;
+  TestServer *server;
   DoConnection *connection;
   DoProxy *proxy;
 } Remote;
@@ -295,7 +220,7 @@ remote_open (Remote *remote, DoObject *object)
   g_autoptr(GError) error = NULL;
   int port_fd;
 
-  remote->server = server_start (object, &port_fd);
+  remote->server = test_server_start (object, &port_fd);
   remote->connection = do_connection_new_for_port_fd (port_fd, &error);
   g_assert_no_error (error);
   close (port_fd);
@@ -311,7 +236,7 @@ remote_close (Remote *remote)
     do_connection_close (remote->connection);
   g_clear_pointer (&remote->connection, do_connection_unref);
   if (remote->server)
-    server_stop (g_steal_pointer (&remote->server));
+    test_server_stop (g_steal_pointer (&remote->server));
 }
 
 static gpointer
@@ -762,7 +687,7 @@ test_dead_connection (void)
   g_assert_true (t->count (t, &n, &error));
   g_assert_no_error (error);
 
-  server_stop (g_steal_pointer (&remote.server));
+  test_server_stop (g_steal_pointer (&remote.server));
   g_assert_false (t->count (t, &n, &error));
   g_assert_error (error, DO_ERROR, DO_ERROR_CONNECTION_DIED);
   g_clear_error (&error);
