@@ -9,6 +9,8 @@
  *   porter-call-rtt      do_proxy_call_sync() on the root proxy of a
  *                        DoConnection made from the server's port fd (no
  *                        broker involved).
+ *   porter-typed-rtt     the same call through a typed proxy (a libffi
+ *                        closure in the vtable of do_object_get_typed()).
  *   gdbus-daemon-rtt     g_dbus_connection_call_sync() through a private
  *                        dbus-daemon this program starts and stops itself.
  *
@@ -600,6 +602,79 @@ out:
   return ok;
 }
 
+/* porter-typed-rtt ------------------------------------------------------ */
+
+/* The same Add (ii) -> (i) on the same server as porter-call-rtt, called
+ * through a typed proxy: C arguments, libffi closure, GVariant, and back. */
+static gboolean
+case_porter_typed (const CaseParams *params, gint64 *samples, GError **error)
+{
+  typedef struct _BenchCalc BenchCalc;
+  struct _BenchCalc {
+    gboolean (*add) (BenchCalc *self, gint32 a, gint32 b, gint32 *sum, GError **error);
+  };
+  g_autoptr(DoInterface) iface = NULL;
+  g_autoptr(DoConnection) conn = NULL;
+  g_autoptr(DoProxy) proxy = NULL;
+  BenchCalc *calc;
+  gboolean ok = FALSE;
+  pid_t pid;
+  int ctl, port_fd = -1;
+  char tag[8];
+
+  iface = do_interface_new_for_xml (bench_xml, BENCH_INTERFACE, error);
+  if (!iface)
+    return FALSE;
+  ctl = spawn_server ("porter", NULL, &pid, error);
+  if (ctl < 0)
+    return FALSE;
+  if (control_recv (ctl, tag, sizeof tag, &port_fd, error) < 0 || port_fd < 0)
+    {
+      if (error && !*error)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                     "the server could not vend its object");
+      goto out;
+    }
+  conn = do_connection_new_for_port_fd (port_fd, error);
+  if (!conn)
+    goto out;
+  proxy = do_connection_get_root_proxy (conn);
+  calc = do_object_get_typed ((DoObject *) proxy, iface, error);
+  if (!calc)
+    goto out;
+
+  for (guint i = 0; i < params->warmup + params->iterations; i++)
+    {
+      gint32 a = (gint32) i, b = 7, sum = 0;
+      gint64 t0 = now_ns ();
+      gboolean called = calc->add (calc, a, b, &sum, error);
+      gint64 t1 = now_ns ();
+
+      if (!called)
+        goto out;
+      if (sum != a + b)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "%d + %d gave %d", a, b, sum);
+          goto out;
+        }
+      if (i >= params->warmup)
+        samples[i - params->warmup] = t1 - t0;
+    }
+  ok = TRUE;
+
+out:
+  g_clear_pointer (&proxy, do_proxy_unref);
+  if (conn)
+    do_connection_close (conn);
+  g_clear_pointer (&conn, do_connection_unref);
+  if (port_fd >= 0)
+    close (port_fd);
+  close (ctl);
+  reap_child (pid);
+  return ok;
+}
+
 /* gdbus-daemon-rtt ------------------------------------------------------ */
 
 static const gchar dbus_config[] =
@@ -844,6 +919,7 @@ typedef struct {
 static Case cases[] = {
   { "floor-seqpacket-rtt", case_floor_seqpacket, 20000, { 0, 0, 0 }, FALSE },
   { "porter-call-rtt", case_porter_call, 20000, { 0, 0, 0 }, FALSE },
+  { "porter-typed-rtt", case_porter_typed, 20000, { 0, 0, 0 }, FALSE },
   { "gdbus-daemon-rtt", case_gdbus_daemon, 5000, { 0, 0, 0 }, FALSE },
 };
 
