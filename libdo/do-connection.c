@@ -1,4 +1,5 @@
-/* Porter — libdo: connections, invocations and proxies (DESIGN.md §5).
+/* Porter — libdo: connections (DESIGN.md §5).  Invocations are in
+ * do-invocation.c, proxies and calls in do-proxy.c.
  *
  * Two kinds of DoConnection share this type:
  *
@@ -21,7 +22,7 @@
  * completions and user handlers never run with @lock held.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "do-connection.h"
+#include "do-connection-private.h"
 #include "do-error.h"
 #include "do-broker-private.h"
 #include "do-channel-private.h"
@@ -35,74 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DEFAULT_TIMEOUT_MS 25000
-#define ROOT_OBJECT_ID 1
 #define MAX_READS_PER_DISPATCH 64
-
-typedef struct _ConnSource ConnSource;
-
-typedef struct {
-  guint32 serial;
-  GThread *waiter;       /* sync caller, or NULL */
-  GTask *task;           /* async caller, or NULL */
-  GSource *timeout_source;
-  GSource *cancel_source;
-  gboolean done;
-  DoMessage *reply;      /* REPLY or ERROR */
-  GError *error;         /* or a local failure */
-} Pending;
-
-struct _DoConnection {
-  gint ref_count;        /* (atomic) */
-  gboolean is_vending;
-  GMainContext *context; /* dispatch context, thread-default at creation */
-  DoChannel *channel;    /* peer socket, or the port's receive end */
-  ConnSource *source;
-  int wake_fd;           /* eventfd: wakes a sync reader polling @channel */
-
-  GMutex lock;
-  GCond cond;
-  gboolean alive;        /* protected by @lock */
-  GError *death;         /* protected by @lock */
-  gboolean reading;      /* protected by @lock: a sync caller polls */
-  GHashTable *pending;   /* protected by @lock: serial -> Pending */
-  GQueue incoming;       /* protected by @lock: DoMessage calls */
-  DoObject *root;        /* protected by @lock */
-  guint32 next_serial;   /* (atomic) */
-
-  gint request_timeout_ms;
-  gint reply_timeout_ms;
-  DoCredentials peer_creds;
-
-  DoConnectionDiedFunc died_func;
-  gpointer died_data;
-  GDestroyNotify died_destroy;
-
-  /* vending side */
-  int port_send_fd;
-  DoConnection *broker;  /* holds our registered name */
-  gchar *name;           /* that name */
-  GPtrArray *clients;    /* protected by @lock: accepted peer connections */
-  DoConnection *vendor;  /* peer: the vending connection that accepted us,
-                          * cleared under @lock when it goes away */
-  DoAuthorizeFunc authorize;
-  gpointer authorize_data;
-  GDestroyNotify authorize_destroy;
-};
-
-struct _DoProxy {
-  gint ref_count;
-  DoConnection *connection;
-  guint64 object_id;
-};
-
-struct _DoInvocation {
-  gint ref_count;
-  DoConnection *connection;
-  DoMessage *call;
-  GUnixFDList *fd_list;
-  gboolean returned;
-};
 
 /* The GSource refers to its connection weakly: a dispatch racing the last
  * unref must not touch a freed connection.  This lock guards that edge. */
@@ -116,20 +50,19 @@ struct _ConnSource {
 
 static void connection_die (DoConnection *connection, GError *error);
 static void dispatch_incoming (DoConnection *connection);
-static void complete_pending (DoConnection *connection, Pending *p);
 
 /* ---------------------------------------------------------------- */
 
-static gint64
-deadline_after (gint timeout_ms)
+gint64
+_do_deadline_after (gint timeout_ms)
 {
   if (timeout_ms == DO_TIMEOUT_INFINITE || timeout_ms < 0)
     return -1;
   return g_get_monotonic_time () + (gint64) timeout_ms * 1000;
 }
 
-static gint
-effective_timeout (gint timeout_ms, gint fallback)
+gint
+_do_effective_timeout (gint timeout_ms, gint fallback)
 {
   return timeout_ms == DO_TIMEOUT_DEFAULT || timeout_ms < 0 ? fallback : timeout_ms;
 }
@@ -214,7 +147,7 @@ run_completions (DoConnection *connection, GQueue *done_tasks)
   Pending *p;
 
   while ((p = g_queue_pop_head (done_tasks)))
-    complete_pending (connection, p);
+    _do_connection_complete_pending (connection, p);
 }
 
 /* Reads what is there, up to @max messages (stopping early once @until is
@@ -248,8 +181,8 @@ read_locked (DoConnection *connection, guint max, Pending *until, GQueue *done_t
 }
 
 /* Moves the fds of @fd_list (nullable) into @msg; the list is emptied. */
-static gboolean
-take_fd_list (DoMessage *msg, GUnixFDList *fd_list, GError **error)
+gboolean
+_do_take_fd_list (DoMessage *msg, GUnixFDList *fd_list, GError **error)
 {
   gint n;
   int *fds;
@@ -260,283 +193,17 @@ take_fd_list (DoMessage *msg, GUnixFDList *fd_list, GError **error)
   return do_message_take_fds (msg, fds, n, error);
 }
 
-/* ---------------------------------------------------------------- */
-/* Invocations */
-
-static DoInvocation *
-invocation_new (DoConnection *connection, DoMessage *call)
-{
-  DoInvocation *invocation = g_new0 (DoInvocation, 1);
-
-  invocation->ref_count = 1;
-  invocation->connection = do_connection_ref (connection);
-  invocation->call = call;
-  if (call->n_fds)
-    {
-      invocation->fd_list = g_unix_fd_list_new_from_array (call->fds, call->n_fds);
-      g_clear_pointer (&call->fds, g_free);
-      call->n_fds = 0;
-    }
-  return invocation;
-}
-
-/**
- * do_invocation_ref:
- * @invocation: an invocation.
- *
- * Keeps @invocation to answer it later.  Thread rules: any thread.
- *
- * Returns: (transfer full): @invocation.
- */
-DoInvocation *
-do_invocation_ref (DoInvocation *invocation)
-{
-  g_return_val_if_fail (invocation != NULL, NULL);
-  g_atomic_int_inc (&invocation->ref_count);
-  return invocation;
-}
-
-/**
- * do_invocation_unref:
- * @invocation: (nullable): an invocation.
- *
- * Drops a reference.  An invocation of a call (not oneway) dropped without
- * an answer answers with %DO_ERROR_FAILED, so the caller never waits in
- * vain.  Thread rules: any thread.
- */
-void
-do_invocation_unref (DoInvocation *invocation)
-{
-  if (invocation == NULL || !g_atomic_int_dec_and_test (&invocation->ref_count))
-    return;
-  if (!invocation->returned && invocation->call->kind == DO_MESSAGE_CALL)
-    {
-      invocation->ref_count = 1;
-      do_invocation_return_error (invocation, DO_ERROR, DO_ERROR_FAILED,
-                                  "the server dropped the call to %s without answering",
-                                  invocation->call->method);
-      invocation->ref_count = 0;
-    }
-  g_clear_object (&invocation->fd_list);
-  do_message_unref (invocation->call);
-  do_connection_unref (invocation->connection);
-  g_free (invocation);
-}
-
-/**
- * do_invocation_get_method_name:
- * @invocation: an invocation.
- *
- * Returns: (transfer none): the method called.
- */
-const gchar *
-do_invocation_get_method_name (DoInvocation *invocation)
-{
-  g_return_val_if_fail (invocation != NULL, NULL);
-  return invocation->call->method;
-}
-
-/**
- * do_invocation_get_interface_name:
- * @invocation: an invocation.
- *
- * Returns: (transfer none): the interface the caller named, "" if none.
- */
-const gchar *
-do_invocation_get_interface_name (DoInvocation *invocation)
-{
-  g_return_val_if_fail (invocation != NULL, NULL);
-  return invocation->call->interface;
-}
-
-/**
- * do_invocation_get_credentials:
- * @invocation: an invocation.
- *
- * The caller's pid, uid and gid, as the kernel attached them to this very
- * message (SCM_CREDENTIALS).
- *
- * Returns: (transfer none): the caller's credentials.
- */
-const DoCredentials *
-do_invocation_get_credentials (DoInvocation *invocation)
-{
-  g_return_val_if_fail (invocation != NULL, NULL);
-  return &invocation->call->creds;
-}
-
-/**
- * do_invocation_get_connection:
- * @invocation: an invocation.
- *
- * Returns: (transfer none): the peer connection the call came on.
- */
-DoConnection *
-do_invocation_get_connection (DoInvocation *invocation)
-{
-  g_return_val_if_fail (invocation != NULL, NULL);
-  return invocation->connection;
-}
-
-/**
- * do_invocation_get_fd_list:
- * @invocation: an invocation.
- *
- * Returns: (transfer none): the fds sent with the call (an empty list if
- * none came: a hostile caller may send `h` indexes without fds); `h`
- * arguments index into it.
- */
-GUnixFDList *
-do_invocation_get_fd_list (DoInvocation *invocation)
-{
-  g_return_val_if_fail (invocation != NULL, NULL);
-  if (!invocation->fd_list)
-    invocation->fd_list = g_unix_fd_list_new ();
-  return invocation->fd_list;
-}
-
-/**
- * do_invocation_is_oneway:
- * @invocation: an invocation.
- *
- * Returns: %TRUE if the caller expects no answer.
- */
-gboolean
-do_invocation_is_oneway (DoInvocation *invocation)
-{
-  g_return_val_if_fail (invocation != NULL, FALSE);
-  return invocation->call->kind == DO_MESSAGE_ONEWAY;
-}
-
-static void
-invocation_send (DoInvocation *invocation, DoMessage *msg)
-{
-  DoConnection *connection = invocation->connection;
-  g_autoptr(GError) error = NULL;
-
-  invocation->returned = TRUE;
-  if (invocation->call->kind == DO_MESSAGE_ONEWAY)
-    {
-      do_message_unref (msg);
-      return;
-    }
-  msg->reply_serial = invocation->call->serial;
-  if (!do_channel_send (connection->channel, msg,
-                        deadline_after (connection->request_timeout_ms), &error))
-    {
-      /* The caller is gone or stuck; its side fails the call. */
-      if (g_error_matches (error, DO_ERROR, DO_ERROR_TIMED_OUT))
-        g_message ("pid %d did not read its reply to %s in time: closing",
-                   connection->peer_creds.pid, invocation->call->method);
-      do_channel_shutdown (connection->channel);
-    }
-  do_message_unref (msg);
-}
-
-/**
- * do_invocation_return_value_with_fds:
- * @invocation: an invocation not answered yet.
- * @value: (nullable): the reply tuple; a floating reference is sunk.  %NULL
- *   means `()`.
- * @fd_list: (nullable): fds to send with it; the list is emptied (its fds
- *   are sent), the caller keeps its reference.
- *
- * Answers the call.  Thread rules: any thread.
- */
-void
-do_invocation_return_value_with_fds (DoInvocation *invocation,
-                                     GVariant     *value,
-                                     GUnixFDList  *fd_list)
-{
-  g_autoptr(GError) error = NULL;
-  DoMessage *msg;
-
-  g_return_if_fail (invocation != NULL);
-  g_return_if_fail (!invocation->returned);
-  g_return_if_fail (value == NULL || g_variant_is_of_type (value, G_VARIANT_TYPE_TUPLE));
-
-  msg = do_message_new (DO_MESSAGE_REPLY, 0, NULL, NULL, value);
-  if (!take_fd_list (msg, fd_list, &error))
-    {
-      do_message_unref (msg);
-      do_invocation_return_gerror (invocation, error);
-      return;
-    }
-  invocation_send (invocation, msg);
-}
-
-/**
- * do_invocation_return_value:
- * @invocation: an invocation not answered yet.
- * @value: (nullable): the reply tuple; a floating reference is sunk.
- *
- * Answers the call.  Thread rules: any thread.
- */
-void
-do_invocation_return_value (DoInvocation *invocation,
-                            GVariant     *value)
-{
-  do_invocation_return_value_with_fds (invocation, value, NULL);
-}
-
-/**
- * do_invocation_return_gerror:
- * @invocation: an invocation not answered yet.
- * @error: the error; its domain, code and message reach the caller.
- *
- * Thread rules: any thread.
- */
-void
-do_invocation_return_gerror (DoInvocation *invocation,
-                             const GError *error)
-{
-  g_return_if_fail (invocation != NULL);
-  g_return_if_fail (error != NULL);
-  g_return_if_fail (!invocation->returned);
-
-  invocation_send (invocation, do_message_new_error (0, error));
-}
-
-/**
- * do_invocation_return_error:
- * @invocation: an invocation not answered yet.
- * @domain: error domain.
- * @code: error code.
- * @format: printf-style message.
- * @...: its arguments.
- *
- * Thread rules: any thread.
- */
-void
-do_invocation_return_error (DoInvocation *invocation,
-                            GQuark        domain,
-                            gint          code,
-                            const gchar  *format,
-                            ...)
-{
-  g_autoptr(GError) error = NULL;
-  va_list ap;
-
-  g_return_if_fail (invocation != NULL);
-  g_return_if_fail (format != NULL);
-
-  va_start (ap, format);
-  error = g_error_new_valist (domain, code, format, ap);
-  va_end (ap);
-  do_invocation_return_gerror (invocation, error);
-}
-
 /* Runs one incoming call on the current thread. */
 static void
 dispatch_call (DoConnection *connection, DoMessage *call)
 {
   g_autoptr(GError) error = NULL;
-  DoInvocation *invocation = invocation_new (connection, call);
+  DoInvocation *invocation = _do_invocation_new (connection, call);
   DoObject *object = NULL;
   GVariant *reply;
 
   g_mutex_lock (&connection->lock);
-  if (call->object_id == ROOT_OBJECT_ID && connection->root)
+  if (call->object_id == DO_ROOT_OBJECT_ID && connection->root)
     object = do_object_ref (connection->root);
   g_mutex_unlock (&connection->lock);
 
@@ -715,8 +382,8 @@ connection_alloc (gboolean is_vending, DoChannel *channel)
   connection->alive = TRUE;
   connection->port_send_fd = -1;
   connection->pending = g_hash_table_new (NULL, NULL);
-  connection->request_timeout_ms = DEFAULT_TIMEOUT_MS;
-  connection->reply_timeout_ms = DEFAULT_TIMEOUT_MS;
+  connection->request_timeout_ms = DO_DEFAULT_TIMEOUT_MS;
+  connection->reply_timeout_ms = DO_DEFAULT_TIMEOUT_MS;
   g_mutex_init (&connection->lock);
   g_cond_init (&connection->cond);
   g_queue_init (&connection->incoming);
@@ -1342,7 +1009,7 @@ do_connection_new_for_port_fd (int      port_fd,
   g_autoptr(DoMessage) answer = NULL;
   DoChannel *ours, *theirs;
   DoConnection *connection;
-  gint64 deadline = deadline_after (DEFAULT_TIMEOUT_MS);
+  gint64 deadline = _do_deadline_after (DO_DEFAULT_TIMEOUT_MS);
   int dupfd, *fds;
 
   g_return_val_if_fail (port_fd >= 0, NULL);
@@ -1442,150 +1109,6 @@ do_connection_new_for_name (const gchar   *name,
   return connection;
 }
 
-static DoProxy *
-proxy_new (DoConnection *connection, guint64 object_id)
-{
-  DoProxy *proxy = g_new0 (DoProxy, 1);
-
-  proxy->ref_count = 1;
-  proxy->connection = do_connection_ref (connection);
-  proxy->object_id = object_id;
-  return proxy;
-}
-
-/**
- * do_connection_get_root_proxy:
- * @connection: a peer connection.
- *
- * Thread rules: any thread.
- *
- * Returns: (transfer full): a proxy for the peer's root object.
- */
-DoProxy *
-do_connection_get_root_proxy (DoConnection *connection)
-{
-  g_return_val_if_fail (connection != NULL, NULL);
-  g_return_val_if_fail (!connection->is_vending, NULL);
-  return proxy_new (connection, ROOT_OBJECT_ID);
-}
-
-/**
- * do_connection_root_proxy_for_name:
- * @name: a registered name.
- * @error: return location for a #GError.
- *
- * do_connection_new_for_name() then do_connection_get_root_proxy(), as
- * NSConnection's rootProxyForConnectionWithRegisteredName: does.  The
- * proxy keeps the connection.
- *
- * Thread rules: any thread; blocks.
- *
- * Returns: (transfer full) (nullable): the proxy.
- */
-DoProxy *
-do_connection_root_proxy_for_name (const gchar  *name,
-                                   GError      **error)
-{
-  g_autoptr(DoConnection) connection = NULL;
-
-  g_return_val_if_fail (name != NULL, NULL);
-  connection = do_connection_new_for_name (name, 0, NULL, error);
-  return connection ? do_connection_get_root_proxy (connection) : NULL;
-}
-
-/* ---------------------------------------------------------------- */
-/* Proxies and calls */
-
-/**
- * do_proxy_ref:
- * @proxy: a proxy.
- *
- * Returns: (transfer full): @proxy.
- */
-DoProxy *
-do_proxy_ref (DoProxy *proxy)
-{
-  g_return_val_if_fail (proxy != NULL, NULL);
-  g_atomic_int_inc (&proxy->ref_count);
-  return proxy;
-}
-
-/**
- * do_proxy_unref:
- * @proxy: (nullable): a proxy.
- *
- * Thread rules: any thread.
- */
-void
-do_proxy_unref (DoProxy *proxy)
-{
-  if (proxy == NULL || !g_atomic_int_dec_and_test (&proxy->ref_count))
-    return;
-  do_connection_unref (proxy->connection);
-  g_free (proxy);
-}
-
-/**
- * do_proxy_get_connection:
- * @proxy: a proxy.
- *
- * Returns: (transfer none): the connection the proxy calls through.
- */
-DoConnection *
-do_proxy_get_connection (DoProxy *proxy)
-{
-  g_return_val_if_fail (proxy != NULL, NULL);
-  return proxy->connection;
-}
-
-static DoMessage *
-build_call (DoProxy *proxy, const gchar *method, GVariant *parameters,
-            GUnixFDList *fd_list, DoCallFlags flags, GError **error)
-{
-  DoMessage *msg;
-
-  if (!g_dbus_is_member_name (method))
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
-                   "'%s' is not a valid method name", method);
-      if (parameters)
-        g_variant_unref (g_variant_ref_sink (parameters));
-      return NULL;
-    }
-  msg = do_message_new ((flags & DO_CALL_FLAGS_ONEWAY) ? DO_MESSAGE_ONEWAY : DO_MESSAGE_CALL,
-                        proxy->object_id, NULL, method, parameters);
-  msg->serial = (guint32) g_atomic_int_add (&proxy->connection->next_serial, 1) + 1;
-  if (msg->serial == 0)  /* wrapped */
-    msg->serial = (guint32) g_atomic_int_add (&proxy->connection->next_serial, 1) + 1;
-  if (!take_fd_list (msg, fd_list, error))
-    {
-      do_message_unref (msg);
-      return NULL;
-    }
-  return msg;
-}
-
-static GVariant *
-reply_to_result (DoMessage *reply, GUnixFDList **out_fd_list, GError **error)
-{
-  if (reply->kind == DO_MESSAGE_ERROR)
-    {
-      g_propagate_error (error, do_message_to_gerror (reply));
-      return NULL;
-    }
-  if (out_fd_list)
-    {
-      *out_fd_list = NULL;
-      if (reply->n_fds)
-        {
-          *out_fd_list = g_unix_fd_list_new_from_array (reply->fds, reply->n_fds);
-          g_clear_pointer (&reply->fds, g_free);
-          reply->n_fds = 0;
-        }
-    }
-  return g_variant_ref (reply->body);
-}
-
 static GError *
 dead_error_locked (DoConnection *connection)
 {
@@ -1595,8 +1118,8 @@ dead_error_locked (DoConnection *connection)
 }
 
 /* Sends @msg (a CALL) registered as @p. */
-static gboolean
-send_call (DoConnection *connection, DoMessage *msg, Pending *p, GError **error)
+gboolean
+_do_connection_send_call (DoConnection *connection, DoMessage *msg, Pending *p, GError **error)
 {
   GError *local = NULL;
 
@@ -1612,7 +1135,7 @@ send_call (DoConnection *connection, DoMessage *msg, Pending *p, GError **error)
   g_mutex_unlock (&connection->lock);
 
   if (do_channel_send (connection->channel, msg,
-                       deadline_after (connection->request_timeout_ms), &local))
+                       _do_deadline_after (connection->request_timeout_ms), &local))
     return TRUE;
 
   if (p)
@@ -1651,8 +1174,8 @@ wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancella
 /* Waits for @p on the calling thread, reading the socket itself and
  * serving calls that arrive meanwhile when this thread owns the
  * connection's context (so callbacks into a blocked caller work). */
-static void
-wait_pending (DoConnection *connection, Pending *p, gint64 deadline, GCancellable *cancellable)
+void
+_do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadline, GCancellable *cancellable)
 {
   gboolean may_dispatch = g_main_context_acquire (connection->context);
   GQueue done_tasks = G_QUEUE_INIT;
@@ -1720,148 +1243,8 @@ wait_pending (DoConnection *connection, Pending *p, gint64 deadline, GCancellabl
     g_main_context_release (connection->context);
 }
 
-/**
- * do_proxy_call_with_fds_sync:
- * @proxy: a proxy.
- * @method: the method's name.
- * @parameters: (nullable): the arguments tuple; a floating reference is
- *   sunk.  %NULL means `()`.
- * @fd_list: (nullable): fds to send; `h` arguments index into it.  The list
- *   is emptied (its fds are sent).
- * @flags: %DO_CALL_FLAGS_ONEWAY to not wait for an answer.
- * @timeout_ms: reply timeout, %DO_TIMEOUT_DEFAULT or %DO_TIMEOUT_INFINITE.
- * @out_fd_list: (out) (optional) (nullable): fds that came with the reply.
- * @cancellable: (nullable): a #GCancellable.
- * @error: return location for a #GError.
- *
- * Calls the method and waits for its reply.  While waiting, calls the peer
- * makes on this connection are served on this thread if it owns the
- * connection's GMainContext (it does in a single-threaded program), so
- * callbacks into a blocked caller work.  If the peer dies the call fails at
- * once with %DO_ERROR_CONNECTION_DIED.  The server's error arrives with its
- * own domain, code and message.
- *
- * Thread rules: any thread.
- *
- * Returns: (transfer full) (nullable): the reply tuple (`()` for a oneway
- * call), or %NULL with @error set.
- */
-GVariant *
-do_proxy_call_with_fds_sync (DoProxy       *proxy,
-                             const gchar   *method,
-                             GVariant      *parameters,
-                             GUnixFDList   *fd_list,
-                             DoCallFlags    flags,
-                             gint           timeout_ms,
-                             GUnixFDList  **out_fd_list,
-                             GCancellable  *cancellable,
-                             GError       **error)
-{
-  DoConnection *connection;
-  g_autoptr(DoMessage) msg = NULL;
-  Pending p = { 0, };
-  GVariant *result = NULL;
-  gint64 deadline;
-
-  g_return_val_if_fail (proxy != NULL, NULL);
-  g_return_val_if_fail (method != NULL, NULL);
-  g_return_val_if_fail (parameters == NULL || g_variant_is_of_type (parameters, G_VARIANT_TYPE_TUPLE), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (out_fd_list)
-    *out_fd_list = NULL;
-  connection = proxy->connection;
-  msg = build_call (proxy, method, parameters, fd_list, flags, error);
-  if (!msg)
-    return NULL;
-
-  if (flags & DO_CALL_FLAGS_ONEWAY)
-    return send_call (connection, msg, NULL, error) ? g_variant_ref_sink (g_variant_new ("()")) : NULL;
-
-  deadline = deadline_after (effective_timeout (timeout_ms, connection->reply_timeout_ms));
-  p.serial = msg->serial;
-  p.waiter = g_thread_self ();
-  if (!send_call (connection, msg, &p, error))
-    return NULL;
-  wait_pending (connection, &p, deadline, cancellable);
-
-  if (p.reply)
-    result = reply_to_result (p.reply, out_fd_list, error);
-  else
-    g_propagate_error (error, g_steal_pointer (&p.error));
-  g_clear_pointer (&p.reply, do_message_unref);
-  g_clear_error (&p.error);
-  return result;
-}
-
-/**
- * do_proxy_call_sync:
- * @proxy: a proxy.
- * @method: the method's name.
- * @parameters: (nullable): the arguments tuple; a floating reference is
- *   sunk.
- * @flags: call flags.
- * @timeout_ms: reply timeout, %DO_TIMEOUT_DEFAULT or %DO_TIMEOUT_INFINITE.
- * @cancellable: (nullable): a #GCancellable.
- * @error: return location for a #GError.
- *
- * do_proxy_call_with_fds_sync() without fds.
- *
- * Returns: (transfer full) (nullable): the reply tuple.
- */
-GVariant *
-do_proxy_call_sync (DoProxy       *proxy,
-                    const gchar   *method,
-                    GVariant      *parameters,
-                    DoCallFlags    flags,
-                    gint           timeout_ms,
-                    GCancellable  *cancellable,
-                    GError       **error)
-{
-  return do_proxy_call_with_fds_sync (proxy, method, parameters, NULL, flags,
-                                      timeout_ms, NULL, cancellable, error);
-}
-
-/**
- * do_proxy_call_oneway:
- * @proxy: a proxy.
- * @method: the method's name.
- * @parameters: (nullable): the arguments tuple; a floating reference is
- *   sunk.
- * @error: return location for a #GError.
- *
- * Sends the call without waiting for (or getting) an answer.  Calls on one
- * connection, oneway or not, are dispatched in the order sent.
- *
- * Returns: %TRUE if the call was sent.
- */
-gboolean
-do_proxy_call_oneway (DoProxy      *proxy,
-                      const gchar  *method,
-                      GVariant     *parameters,
-                      GError      **error)
-{
-  g_autoptr(GVariant) r = do_proxy_call_sync (proxy, method, parameters,
-                                              DO_CALL_FLAGS_ONEWAY, -1, NULL, error);
-  return r != NULL;
-}
-
-typedef struct {
-  DoConnection *connection;
-  guint32 serial;
-} PendingRef;
-
-static void
-pending_ref_free (gpointer data)
-{
-  PendingRef *ref = data;
-
-  do_connection_unref (ref->connection);
-  g_free (ref);
-}
-
-static void
-complete_pending (DoConnection *connection, Pending *p)
+void
+_do_connection_complete_pending (DoConnection *connection, Pending *p)
 {
   GTask *task = g_steal_pointer (&p->task);
 
@@ -1873,199 +1256,3 @@ complete_pending (DoConnection *connection, Pending *p)
   pending_free (p);
 }
 
-/* The timeout or cancellation of an async call: whoever takes the pending
- * entry out of the table completes it. */
-static void
-abandon_async (PendingRef *ref, GError *why)
-{
-  Pending *p;
-
-  g_mutex_lock (&ref->connection->lock);
-  p = g_hash_table_lookup (ref->connection->pending, GUINT_TO_POINTER (ref->serial));
-  if (p)
-    g_hash_table_steal (ref->connection->pending, GUINT_TO_POINTER (ref->serial));
-  g_mutex_unlock (&ref->connection->lock);
-  if (!p)
-    {
-      g_error_free (why);
-      return;
-    }
-  p->error = why;
-  complete_pending (ref->connection, p);
-}
-
-static gboolean
-async_timed_out (gpointer data)
-{
-  abandon_async (data, g_error_new (DO_ERROR, DO_ERROR_TIMED_OUT, "no reply within the timeout"));
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-async_cancelled (GCancellable *cancellable, gpointer data)
-{
-  abandon_async (data, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                            "the call was cancelled"));
-  return G_SOURCE_REMOVE;
-}
-
-/**
- * do_proxy_call_with_fds:
- * @proxy: a proxy.
- * @method: the method's name.
- * @parameters: (nullable): the arguments tuple; a floating reference is
- *   sunk.
- * @fd_list: (nullable): fds to send (the list is emptied).
- * @flags: call flags.
- * @timeout_ms: reply timeout, %DO_TIMEOUT_DEFAULT or %DO_TIMEOUT_INFINITE.
- * @cancellable: (nullable): a #GCancellable.
- * @callback: called with the result, in the thread-default main context of
- *   the calling thread, never before this function returns.  Its source
- *   object is %NULL: pass the proxy in @user_data if the callback needs it.
- * @user_data: for @callback.
- *
- * Starts a call; finish it with do_proxy_call_with_fds_finish().
- *
- * Thread rules: any thread.
- */
-void
-do_proxy_call_with_fds (DoProxy             *proxy,
-                        const gchar         *method,
-                        GVariant            *parameters,
-                        GUnixFDList         *fd_list,
-                        DoCallFlags          flags,
-                        gint                 timeout_ms,
-                        GCancellable        *cancellable,
-                        GAsyncReadyCallback  callback,
-                        gpointer             user_data)
-{
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(DoMessage) msg = NULL;
-  GError *error = NULL;
-  DoConnection *connection;
-  Pending *p;
-  PendingRef *ref;
-  gint timeout;
-
-  g_return_if_fail (proxy != NULL);
-  g_return_if_fail (method != NULL);
-  g_return_if_fail (parameters == NULL || g_variant_is_of_type (parameters, G_VARIANT_TYPE_TUPLE));
-
-  connection = proxy->connection;
-  task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, do_proxy_call_with_fds);
-  msg = build_call (proxy, method, parameters, fd_list, flags, &error);
-  if (!msg)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  if (flags & DO_CALL_FLAGS_ONEWAY)
-    {
-      if (send_call (connection, msg, NULL, &error))
-        g_task_return_pointer (task, do_message_new (DO_MESSAGE_REPLY, 0, NULL, NULL, NULL),
-                               (GDestroyNotify) do_message_unref);
-      else
-        g_task_return_error (task, error);
-      return;
-    }
-
-  p = g_new0 (Pending, 1);
-  p->serial = msg->serial;
-  p->task = g_object_ref (task);
-  timeout = effective_timeout (timeout_ms, connection->reply_timeout_ms);
-  if (timeout != DO_TIMEOUT_INFINITE)
-    {
-      ref = g_new0 (PendingRef, 1);
-      ref->connection = do_connection_ref (connection);
-      ref->serial = p->serial;
-      p->timeout_source = g_timeout_source_new (timeout);
-      g_source_set_callback (p->timeout_source, async_timed_out, ref, pending_ref_free);
-      g_source_attach (p->timeout_source, g_task_get_context (task));
-    }
-  if (cancellable)
-    {
-      ref = g_new0 (PendingRef, 1);
-      ref->connection = do_connection_ref (connection);
-      ref->serial = p->serial;
-      p->cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_callback (p->cancel_source, G_SOURCE_FUNC (async_cancelled), ref, pending_ref_free);
-      g_source_attach (p->cancel_source, g_task_get_context (task));
-    }
-  if (!send_call (connection, msg, p, &error))
-    {
-      p->error = error;
-      complete_pending (connection, p);
-    }
-}
-
-/**
- * do_proxy_call:
- * @proxy: a proxy.
- * @method: the method's name.
- * @parameters: (nullable): the arguments tuple; a floating reference is
- *   sunk.
- * @flags: call flags.
- * @timeout_ms: reply timeout.
- * @cancellable: (nullable): a #GCancellable.
- * @callback: called with the result in the caller's thread-default context.
- * @user_data: for @callback.
- *
- * do_proxy_call_with_fds() without fds; finish with do_proxy_call_finish().
- */
-void
-do_proxy_call (DoProxy             *proxy,
-               const gchar         *method,
-               GVariant            *parameters,
-               DoCallFlags          flags,
-               gint                 timeout_ms,
-               GCancellable        *cancellable,
-               GAsyncReadyCallback  callback,
-               gpointer             user_data)
-{
-  do_proxy_call_with_fds (proxy, method, parameters, NULL, flags, timeout_ms,
-                          cancellable, callback, user_data);
-}
-
-/**
- * do_proxy_call_with_fds_finish:
- * @proxy: the proxy called.
- * @out_fd_list: (out) (optional) (nullable): fds that came with the reply.
- * @result: the #GAsyncResult given to the callback.
- * @error: return location for a #GError.
- *
- * Returns: (transfer full) (nullable): the reply tuple, or %NULL with
- * @error set.
- */
-GVariant *
-do_proxy_call_with_fds_finish (DoProxy       *proxy,
-                               GUnixFDList  **out_fd_list,
-                               GAsyncResult  *result,
-                               GError       **error)
-{
-  g_autoptr(DoMessage) reply = NULL;
-
-  g_return_val_if_fail (proxy != NULL, NULL);
-  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-
-  if (out_fd_list)
-    *out_fd_list = NULL;
-  reply = g_task_propagate_pointer (G_TASK (result), error);
-  return reply ? reply_to_result (reply, out_fd_list, error) : NULL;
-}
-
-/**
- * do_proxy_call_finish:
- * @proxy: the proxy called.
- * @result: the #GAsyncResult given to the callback.
- * @error: return location for a #GError.
- *
- * Returns: (transfer full) (nullable): the reply tuple.
- */
-GVariant *
-do_proxy_call_finish (DoProxy       *proxy,
-                      GAsyncResult  *result,
-                      GError       **error)
-{
-  return do_proxy_call_with_fds_finish (proxy, NULL, result, error);
-}

@@ -1,0 +1,97 @@
+/* Porter — libdo: what connections, invocations and proxies share.
+ * Private: never installed.
+ *
+ * Lock order: connection->lock, then the channel's send lock.  Callbacks,
+ * task completions and user handlers never run with @lock held.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "do-connection.h"
+#include "do-object.h"
+#include "do-channel-private.h"
+
+G_BEGIN_DECLS
+
+#define DO_DEFAULT_TIMEOUT_MS 25000
+#define DO_ROOT_OBJECT_ID 1
+
+typedef struct _ConnSource ConnSource;
+
+typedef struct {
+  guint32 serial;
+  GThread *waiter;       /* sync caller, or NULL */
+  GTask *task;           /* async caller, or NULL */
+  GSource *timeout_source;
+  GSource *cancel_source;
+  gboolean done;
+  DoMessage *reply;      /* REPLY or ERROR */
+  GError *error;         /* or a local failure */
+} Pending;
+
+struct _DoConnection {
+  gint ref_count;        /* (atomic) */
+  gboolean is_vending;
+  GMainContext *context; /* dispatch context, thread-default at creation */
+  DoChannel *channel;    /* peer socket, or the port's receive end */
+  ConnSource *source;
+  int wake_fd;           /* eventfd: wakes a sync reader polling @channel */
+
+  GMutex lock;
+  GCond cond;
+  gboolean alive;        /* protected by @lock */
+  GError *death;         /* protected by @lock */
+  gboolean reading;      /* protected by @lock: a sync caller polls */
+  GHashTable *pending;   /* protected by @lock: serial -> Pending */
+  GQueue incoming;       /* protected by @lock: DoMessage calls */
+  DoObject *root;        /* protected by @lock */
+  guint32 next_serial;   /* (atomic) */
+
+  gint request_timeout_ms;
+  gint reply_timeout_ms;
+  DoCredentials peer_creds;
+
+  DoConnectionDiedFunc died_func;
+  gpointer died_data;
+  GDestroyNotify died_destroy;
+
+  /* vending side */
+  int port_send_fd;
+  DoConnection *broker;  /* holds our registered name */
+  gchar *name;           /* that name */
+  GPtrArray *clients;    /* protected by @lock: accepted peer connections */
+  DoConnection *vendor;  /* peer: the vending connection that accepted us,
+                          * cleared under @lock when it goes away */
+  DoAuthorizeFunc authorize;
+  gpointer authorize_data;
+  GDestroyNotify authorize_destroy;
+};
+
+struct _DoProxy {
+  gint ref_count;
+  DoConnection *connection;
+  guint64 object_id;
+};
+
+struct _DoInvocation {
+  gint ref_count;
+  DoConnection *connection;
+  DoMessage *call;
+  GUnixFDList *fd_list;
+  gboolean returned;
+};
+
+/* do-connection.c */
+gint64 _do_deadline_after (gint timeout_ms);
+gint _do_effective_timeout (gint timeout_ms, gint fallback);
+gboolean _do_take_fd_list (DoMessage *msg, GUnixFDList *fd_list, GError **error);
+gboolean _do_connection_send_call (DoConnection *connection, DoMessage *msg,
+                                   Pending *p, GError **error);
+void _do_connection_wait_pending (DoConnection *connection, Pending *p,
+                                  gint64 deadline, GCancellable *cancellable);
+void _do_connection_complete_pending (DoConnection *connection, Pending *p);
+
+/* do-invocation.c */
+DoInvocation *_do_invocation_new (DoConnection *connection, DoMessage *call);
+
+G_END_DECLS
