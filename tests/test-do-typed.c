@@ -701,6 +701,59 @@ test_dead_connection (void)
   do_object_unref (object);
 }
 
+/* A server answering Cat with an fd index it sends no fd for. */
+static GVariant *
+lying_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
+              GVariant *params, gpointer user_data, GError **error)
+{
+  if (g_str_equal (method, "Cat"))
+    return g_variant_new ("(h)", 3);
+  g_set_error (error, DO_ERROR, DO_ERROR_UNKNOWN_METHOD, "no %s", method);
+  return NULL;
+}
+
+/* fd indices come from the other process: out of range is an error on
+ * both sides, never a read past the fd list. */
+static void
+test_hostile_fd_indices (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoInterface) iface = types_interface ();
+  DoObject *object = impl_new (iface, NULL);
+  DoObject *liar = do_object_new_for_xml (types_xml, NULL, lying_handle, NULL, NULL, &error);
+  Remote remote = { 0, };
+  GVariant *r;
+  TestTypes *t;
+  int a = pipe_with ("a"), b = pipe_with ("b"), out = -7;
+
+  g_assert_no_error (error);
+
+  /* A caller using the dynamic API lies to the skeleton. */
+  remote_open (&remote, object);
+  r = do_proxy_call_sync (remote.proxy, "Cat", g_variant_new ("(hh)", 0, 5), 0, -1, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  r = do_proxy_call_sync (remote.proxy, "Cat", g_variant_new ("(hh)", -1, 0), 0, -1, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  remote_close (&remote);
+
+  /* A server lies to the typed proxy. */
+  remote_open (&remote, liar);
+  t = remote_typed (&remote, iface);
+  g_assert_false (t->cat (t, a, b, &out, &error));
+  g_assert_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpint (out, ==, -7);
+  remote_close (&remote);
+
+  close (a);
+  close (b);
+  do_object_unref (liar);
+  do_object_unref (object);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -714,5 +767,6 @@ main (int argc, char **argv)
   g_test_add_func ("/do/typed/remote/bad-arguments", test_remote_bad_args);
   g_test_add_func ("/do/typed/remote/signature-mismatch", test_signature_mismatch);
   g_test_add_func ("/do/typed/remote/dead-connection", test_dead_connection);
+  g_test_add_func ("/do/typed/remote/hostile-fd-indices", test_hostile_fd_indices);
   return g_test_run ();
 }
