@@ -701,6 +701,47 @@ test_dead_connection (void)
   do_object_unref (object);
 }
 
+#define N_THREADS 4
+#define N_CALLS 300
+
+static gpointer
+echo_many (gpointer data)
+{
+  TestTypes *t = data;
+
+  for (gint32 k = 0; k < N_CALLS; k++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) in = g_variant_ref_sink (g_variant_new_int32 (k));
+      g_autoptr(GVariant) out = NULL;
+
+      if (!t->echo_v (t, in, &out, &error) || !g_variant_equal (in, out))
+        return GINT_TO_POINTER (FALSE);
+    }
+  return GINT_TO_POINTER (TRUE);
+}
+
+/* One typed proxy called from several threads at once: the closures keep
+ * no per-call state outside the stack. */
+static void
+test_remote_threads (void)
+{
+  g_autoptr(DoInterface) iface = types_interface ();
+  DoObject *object = impl_new (iface, NULL);
+  Remote remote = { 0, };
+  GThread *threads[N_THREADS];
+  TestTypes *t;
+
+  remote_open (&remote, object);
+  t = remote_typed (&remote, iface);
+  for (guint k = 0; k < N_THREADS; k++)
+    threads[k] = g_thread_new ("typed-caller", echo_many, t);
+  for (guint k = 0; k < N_THREADS; k++)
+    g_assert_true (GPOINTER_TO_INT (g_thread_join (threads[k])));
+  remote_close (&remote);
+  do_object_unref (object);
+}
+
 /* A server answering Cat with an fd index it sends no fd for. */
 static GVariant *
 lying_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
@@ -768,5 +809,6 @@ main (int argc, char **argv)
   g_test_add_func ("/do/typed/remote/signature-mismatch", test_signature_mismatch);
   g_test_add_func ("/do/typed/remote/dead-connection", test_dead_connection);
   g_test_add_func ("/do/typed/remote/hostile-fd-indices", test_hostile_fd_indices);
+  g_test_add_func ("/do/typed/remote/threads", test_remote_threads);
   return g_test_run ();
 }
