@@ -701,6 +701,98 @@ test_dead_connection (void)
   do_object_unref (object);
 }
 
+/* ------------------------------------------------------------ object references */
+
+static const gchar refs_xml[] =
+  "<node>"
+  " <interface name='org.porter.test.Refs'>"
+  "  <method name='Same'><arg type='o' direction='in'/><arg type='o' direction='out'/></method>"
+  "  <method name='Make'><arg type='o' direction='out'/></method>"
+  " </interface>"
+  "</node>";
+
+typedef struct _TestRefs TestRefs;
+struct _TestRefs {
+  gboolean (*same) (TestRefs *self, DoObject *in, DoObject **out, GError **error);
+  gboolean (*make) (TestRefs *self, DoObject **out, GError **error);
+};
+
+static gboolean
+refs_same (TestRefs *self, DoObject *in, DoObject **out, GError **error)
+{
+  *out = do_object_ref (in);
+  return TRUE;
+}
+
+static gboolean
+refs_make (TestRefs *self, DoObject **out, GError **error)
+{
+  g_autoptr(DoInterface) iface = types_interface ();
+
+  *out = impl_new (iface, NULL);
+  return TRUE;
+}
+
+static void
+test_object_refs (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoInterface) refs_iface = do_interface_new_for_xml (refs_xml, NULL, &error);
+  g_autoptr(DoInterface) types_iface = types_interface ();
+  static TestRefs refs_impl = { refs_same, refs_make };
+  DoObject *refs = do_object_new_for_instance (refs_iface, &refs_impl, NULL);
+  DoObject *mine = impl_new (types_iface, NULL);
+  DoObject *back = NULL;
+  Remote remote = { 0, };
+  TestRefs *local, *r;
+
+  g_assert_no_error (error);
+
+  /* Locally an object is passed as it is. */
+  local = do_object_get_typed (refs, refs_iface, &error);
+  g_assert_no_error (error);
+  g_assert_true (local->same (local, mine, &back, &error));
+  g_assert_true (back == mine);
+  g_clear_pointer (&back, do_object_unref);
+
+  remote_open (&remote, refs);
+  r = remote_typed (&remote, refs_iface);
+#ifdef DO_HAVE_OBJECT_PATH
+  {
+    guint32 n = 1;
+    TestTypes *t;
+
+    /* Sent by reference and back: the owner gets its own object again. */
+    g_assert_true (r->same (r, mine, &back, &error));
+    g_assert_no_error (error);
+    g_assert_true (back == mine);
+    g_clear_pointer (&back, do_object_unref);
+
+    /* An object made remotely arrives as a proxy the typed layer calls. */
+    g_assert_true (r->make (r, &back, &error));
+    g_assert_no_error (error);
+    t = do_object_get_typed (back, types_iface, &error);
+    g_assert_no_error (error);
+    g_assert_true (t->count (t, &n, &error));
+    g_assert_cmpuint (n, ==, 0);
+    g_clear_pointer (&back, do_object_unref);
+  }
+#else
+  /* libdo cannot name objects in messages yet: refused cleanly. */
+  g_assert_false (r->same (r, mine, &back, &error));
+  g_assert_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT);
+  g_assert_null (back);
+  g_clear_error (&error);
+  g_assert_false (r->make (r, &back, &error));
+  g_assert_nonnull (error);
+  g_assert_null (back);
+#endif
+
+  remote_close (&remote);
+  do_object_unref (mine);
+  do_object_unref (refs);
+}
+
 #define N_THREADS 4
 #define N_CALLS 300
 
@@ -810,5 +902,6 @@ main (int argc, char **argv)
   g_test_add_func ("/do/typed/remote/dead-connection", test_dead_connection);
   g_test_add_func ("/do/typed/remote/hostile-fd-indices", test_hostile_fd_indices);
   g_test_add_func ("/do/typed/remote/threads", test_remote_threads);
+  g_test_add_func ("/do/typed/object-refs", test_object_refs);
   return g_test_run ();
 }
