@@ -170,7 +170,7 @@ out:
  *
  * Vends a C implementation of a typed interface: the returned object's
  * calls are unpacked into C values and dispatched to @instance's function
- * pointers with the signature described in <libdo/do.h>'s typed section.
+ * pointers with the C signature <proxies/do-typed.h> describes.
  * A %NULL entry answers %DO_ERROR_UNKNOWN_METHOD.  A method that returns
  * %FALSE sends its #GError back with its domain, code and message.
  * do_object_get_typed() on the object returns @instance itself.

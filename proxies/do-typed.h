@@ -25,8 +25,9 @@
  * left untouched by a proxy (an implementation's are freed by the skeleton).
  * An `h` in-arg is borrowed for the call (dup it to keep it); an `h` out-arg
  * is owned by whoever receives it: the skeleton closes the implementation's
- * after sending, and a proxy's caller owns the fd it gets.  Out pointers
- * passed to a proxy may be %NULL when the caller does not want that value.
+ * after sending, and a proxy's caller owns the fd it gets.  Pass a valid
+ * pointer for every out argument: a proxy accepts %NULL (and drops that
+ * value), an implementation need not.
  *
  * An implementation embeds the vtable struct first in its own struct and
  * fills the pointers; do_object_new_for_instance() vends it.  A proxy gets
