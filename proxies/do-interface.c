@@ -126,7 +126,10 @@ method_init (DoInterface *iface, DoTypedMethod *m, guint index,
   m->ffi_args = g_new (ffi_type *, n_args);
   m->ffi_args[0] = &ffi_type_pointer;                  /* self */
   for (guint i = 0; i < m->n_in; i++)
-    m->ffi_args[1 + i] = ffi_type_for (m->in[i].code);
+    {
+      m->ffi_args[1 + i] = ffi_type_for (m->in[i].code);
+      m->fds_in |= m->in[i].code == 'h';
+    }
   for (guint i = 0; i < m->n_out; i++)
     m->ffi_args[1 + m->n_in + i] = &ffi_type_pointer;  /* out pointers */
   m->ffi_args[n_args - 1] = &ffi_type_pointer;         /* GError ** */

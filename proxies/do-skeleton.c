@@ -85,7 +85,7 @@ skeleton_dispatch (DoObject      *object,
   DoTypedSlot ins[DO_TYPED_MAX_ARGS], outs[DO_TYPED_MAX_ARGS];
   gpointer out_ptrs[DO_TYPED_MAX_ARGS];
   void *avalues[DO_TYPED_MAX_ARGS];
-  GUnixFDList *in_fds = invocation ? do_invocation_get_fd_list (invocation) : NULL;
+  GUnixFDList *in_fds = NULL;
   g_autoptr(GUnixFDList) out_fds = NULL;
   GError *impl_error = NULL;
   GError **impl_error_p = &impl_error;
@@ -104,6 +104,9 @@ skeleton_dispatch (DoObject      *object,
       return NULL;
     }
 
+  /* Asked for only when needed: the invocation makes an empty list. */
+  if (m->fds_in && invocation)
+    in_fds = do_invocation_get_fd_list (invocation);
   self = binding->instance;
   avalues[0] = &self;
   for (guint i = 0; i < m->n_in; i++, n_in_ready++)

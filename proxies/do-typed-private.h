@@ -48,6 +48,7 @@ struct _DoTypedMethod {
   GVariantType *in_type;     /* "(...)" */
   GVariantType *out_type;
   gboolean oneway;
+  gboolean fds_in;           /* an in argument is an fd */
   ffi_type **ffi_args;       /* self, ins, outs, error */
   ffi_cif cif;               /* prepared once, read-only afterwards */
   ffi_closure *closure;      /* the proxy entry point */
