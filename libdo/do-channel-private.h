@@ -14,6 +14,8 @@
 
 #include "do-wire-private.h"
 
+#include <poll.h>
+
 G_BEGIN_DECLS
 
 typedef struct _DoChannel DoChannel;
@@ -45,6 +47,10 @@ gboolean do_channel_wait_readable (DoChannel *channel, gint64 deadline, GError *
 
 /* poll()'s timeout for a monotonic @deadline in microseconds (-1: none). */
 int do_poll_timeout (gint64 deadline);
+
+/* poll() until one of @pfds is ready (TRUE) or @deadline passes (FALSE,
+ * DO_ERROR_TIMED_OUT); retries on EINTR. */
+gboolean do_poll (struct pollfd *pfds, guint n_fds, gint64 deadline, GError **error);
 
 /* Makes a connected pair (both ends wrapped). */
 gboolean do_channel_new_pair (DoChannel **a, DoChannel **b, GError **error);

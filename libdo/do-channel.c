@@ -123,13 +123,12 @@ do_poll_timeout (gint64 deadline)
   return now >= deadline ? 0 : (int) MIN ((deadline - now + 999) / 1000, G_MAXINT);
 }
 
-static gboolean
-wait_fd (int fd, short events, gint64 deadline, GError **error)
+gboolean
+do_poll (struct pollfd *pfds, guint n_fds, gint64 deadline, GError **error)
 {
   for (;;)
     {
-      struct pollfd pfd = { .fd = fd, .events = events };
-      int r = poll (&pfd, 1, do_poll_timeout (deadline));
+      int r = poll (pfds, n_fds, do_poll_timeout (deadline));
 
       if (r > 0)
         return TRUE;
@@ -146,6 +145,14 @@ wait_fd (int fd, short events, gint64 deadline, GError **error)
           return FALSE;
         }
     }
+}
+
+static gboolean
+wait_fd (int fd, short events, gint64 deadline, GError **error)
+{
+  struct pollfd pfd = { .fd = fd, .events = events };
+
+  return do_poll (&pfd, 1, deadline, error);
 }
 
 gboolean
