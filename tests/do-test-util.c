@@ -1,6 +1,7 @@
 /* Porter — helpers shared by the libdo tests.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "do-test-util.h"
+#include "libdo/do-ring-private.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -161,4 +162,17 @@ test_kill_broker (const gchar *socket_path)
             kill (pid, SIGKILL);
         }
     }
+}
+
+DoRing *
+test_ring_attach_copy (DoRing *ring)
+{
+  g_autoptr(GError) error = NULL;
+  int fds[DO_RING_N_FDS];
+  DoRing *other;
+
+  g_assert_true (do_ring_dup_fds (ring, fds, &error));
+  other = do_ring_attach (fds, DO_RING_N_FDS, &error);
+  g_assert_no_error (error);
+  return other;
 }

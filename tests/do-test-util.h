@@ -26,3 +26,7 @@ gboolean test_iterate_until (GMainContext *context, gboolean *flag, int timeout_
 gchar *test_private_broker (void);
 /* Kills the broker started for @socket_path (its pid is in broker.pid beside it). */
 void test_kill_broker (const gchar *socket_path);
+
+/* The peer's view of @ring, attached from duplicates of its fds. */
+typedef struct _DoRing DoRing;
+DoRing *test_ring_attach_copy (DoRing *ring);

@@ -31,19 +31,6 @@ typedef struct {
   gsize page_size;
 } Pair;
 
-static DoRing *
-attach_copy (DoRing *ring)
-{
-  g_autoptr(GError) error = NULL;
-  int fds[DO_RING_N_FDS];
-  DoRing *other;
-
-  g_assert_true (do_ring_dup_fds (ring, fds, &error));
-  other = do_ring_attach (fds, DO_RING_N_FDS, &error);
-  g_assert_no_error (error);
-  return other;
-}
-
 static void
 pair_init (Pair *p, guint32 size)
 {
@@ -52,7 +39,7 @@ pair_init (Pair *p, guint32 size)
 
   p->a = do_ring_new (size, &error);
   g_assert_no_error (error);
-  p->b = attach_copy (p->a);
+  p->b = test_ring_attach_copy (p->a);
   g_assert_true (do_ring_dup_fds (p->a, fds, &error));
   p->page_size = HEADER_SIZE + 2 * (gsize) size;
   p->page = mmap (NULL, p->page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
