@@ -5,14 +5,24 @@
  * SCM_CREDENTIALS, and EOF / POLLHUP means the peer is gone.  Bodies too big
  * for one packet go out of line in a sealed memfd.
  *
+ * With a ring pair attached (do-ring-private.h), messages that fit and
+ * carry no fds go through the shared-memory ring instead; any other goes
+ * on the socket after a MARKER in the ring, so the receiver, which reads
+ * the ring first and the socket when the ring says so, sees one ordered
+ * stream.  The socket stays the source of truth for the peer's death.
+ *
  * Thread rules: do_channel_send() may be called from any thread (sends are
  * serialised); do_channel_receive() from one thread at a time (the
- * connection's lock).
+ * connection's lock); do_channel_attach_ring() before the channel is
+ * shared; the waiting and doorbell functions from any thread.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
 #include "do-wire-private.h"
+#include "do-ring-private.h"
+
+#include <poll.h>
 
 G_BEGIN_DECLS
 
@@ -34,17 +44,43 @@ gboolean do_channel_send (DoChannel *channel,
                           gint64 deadline,
                           GError **error);
 
+/* Attaches the shared-memory fast path (a new reference to @ring is
+ * taken).  @peer: the peer's credentials, given to the messages that come
+ * through the ring (they carry no SCM_CREDENTIALS).  Both ends attach at
+ * the same point of the stream: after the handshake, before any other
+ * message. */
+void do_channel_attach_ring (DoChannel *channel, DoRing *ring, const DoCredentials *peer);
+/* (nullable) (transfer none) */
+DoRing *do_channel_get_ring (DoChannel *channel);
+
 /* Receives one message without blocking.  NULL with G_IO_ERROR_WOULD_BLOCK
  * when nothing is there; DO_ERROR_CONNECTION_DIED on EOF; DO_ERROR_PROTOCOL
  * for a malformed message (the caller closes the connection). */
 DoMessage *do_channel_receive (DoChannel *channel, GError **error);
 
-/* Waits until the channel is readable, hung up, or @deadline passes.
- * Returns FALSE with DO_ERROR_TIMED_OUT on timeout. */
+/* Waits until the channel is readable, hung up, or @deadline passes (with a
+ * ring: spins first, then sleeps on its doorbell and the socket).  Returns
+ * FALSE with DO_ERROR_TIMED_OUT on timeout.  It may return early; the
+ * caller receives until G_IO_ERROR_WOULD_BLOCK and waits again. */
 gboolean do_channel_wait_readable (DoChannel *channel, gint64 deadline, GError **error);
+
+/* For callers with their own poll() or GSource.  Polling a channel means
+ * polling its socket fd and, with a ring, its doorbell fd (both POLLIN /
+ * G_IO_IN); on wake-up call do_channel_ack_doorbell() *before* receiving.
+ * do_channel_spin() is the bounded, adaptive spin to try first (FALSE at
+ * once without a ring); do_channel_has_pending() says, without a system
+ * call, that the ring holds a record (a GSource's prepare/check). */
+gboolean do_channel_spin (DoChannel *channel, gint64 deadline);
+gboolean do_channel_has_pending (DoChannel *channel);
+int do_channel_get_doorbell_fd (DoChannel *channel);   /* -1 without a ring */
+void do_channel_ack_doorbell (DoChannel *channel);
 
 /* poll()'s timeout for a monotonic @deadline in microseconds (-1: none). */
 int do_poll_timeout (gint64 deadline);
+
+/* poll() until one of @pfds is ready (TRUE) or @deadline passes (FALSE,
+ * DO_ERROR_TIMED_OUT); retries on EINTR. */
+gboolean do_poll (struct pollfd *pfds, guint n_fds, gint64 deadline, GError **error);
 
 /* Makes a connected pair (both ends wrapped). */
 gboolean do_channel_new_pair (DoChannel **a, DoChannel **b, GError **error);

@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "do-channel-private.h"
 #include "do-error.h"
+#include "do-ring-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,10 @@ struct _DoChannel {
   int fd;
   GMutex send_lock;   /* serialises sends */
   guint8 *rbuf;       /* receive buffer; used under the caller's lock */
+  DoRing *ring;       /* set once, before the channel is shared */
+  DoCredentials ring_creds; /* the peer's, for messages from the ring */
+  gint socket_next;   /* (atomic) a marker was read: the next message is
+                       * on the socket */
 };
 
 #define CMSG_FDS_SPACE CMSG_SPACE (sizeof (int) * (DO_WIRE_MAX_FDS + 1))
@@ -95,6 +100,7 @@ do_channel_unref (DoChannel *channel)
   if (channel == NULL || !g_atomic_int_dec_and_test (&channel->ref_count))
     return;
   close (channel->fd);
+  do_ring_unref (channel->ring);
   g_mutex_clear (&channel->send_lock);
   g_free (channel->rbuf);
   g_free (channel);
@@ -112,6 +118,52 @@ do_channel_shutdown (DoChannel *channel)
   shutdown (channel->fd, SHUT_RDWR);
 }
 
+void
+do_channel_attach_ring (DoChannel *channel, DoRing *ring, const DoCredentials *peer)
+{
+  g_return_if_fail (channel->ring == NULL);
+  channel->ring = do_ring_ref (ring);
+  channel->ring_creds = *peer;
+}
+
+DoRing *
+do_channel_get_ring (DoChannel *channel)
+{
+  return channel->ring;
+}
+
+/* Whether the next message must come from the socket. */
+static gboolean
+reads_socket (DoChannel *channel)
+{
+  return !channel->ring || g_atomic_int_get (&channel->socket_next);
+}
+
+gboolean
+do_channel_spin (DoChannel *channel, gint64 deadline)
+{
+  return !reads_socket (channel) && do_ring_spin (channel->ring, deadline);
+}
+
+gboolean
+do_channel_has_pending (DoChannel *channel)
+{
+  return !reads_socket (channel) && do_ring_is_readable (channel->ring);
+}
+
+int
+do_channel_get_doorbell_fd (DoChannel *channel)
+{
+  return channel->ring ? do_ring_get_doorbell_fd (channel->ring) : -1;
+}
+
+void
+do_channel_ack_doorbell (DoChannel *channel)
+{
+  if (channel->ring)
+    do_ring_ack_doorbell (channel->ring);
+}
+
 int
 do_poll_timeout (gint64 deadline)
 {
@@ -123,13 +175,12 @@ do_poll_timeout (gint64 deadline)
   return now >= deadline ? 0 : (int) MIN ((deadline - now + 999) / 1000, G_MAXINT);
 }
 
-static gboolean
-wait_fd (int fd, short events, gint64 deadline, GError **error)
+gboolean
+do_poll (struct pollfd *pfds, guint n_fds, gint64 deadline, GError **error)
 {
   for (;;)
     {
-      struct pollfd pfd = { .fd = fd, .events = events };
-      int r = poll (&pfd, 1, do_poll_timeout (deadline));
+      int r = poll (pfds, n_fds, do_poll_timeout (deadline));
 
       if (r > 0)
         return TRUE;
@@ -148,10 +199,20 @@ wait_fd (int fd, short events, gint64 deadline, GError **error)
     }
 }
 
+static gboolean
+wait_fd (int fd, short events, gint64 deadline, GError **error)
+{
+  struct pollfd pfd = { .fd = fd, .events = events };
+
+  return do_poll (&pfd, 1, deadline, error);
+}
+
 gboolean
 do_channel_wait_readable (DoChannel *channel, gint64 deadline, GError **error)
 {
-  return wait_fd (channel->fd, POLLIN, deadline, error);
+  if (reads_socket (channel))
+    return wait_fd (channel->fd, POLLIN, deadline, error);
+  return do_ring_wait (channel->ring, channel->fd, deadline, error);
 }
 
 /* A sealed memfd holding the body, for the out-of-line path.
@@ -186,6 +247,75 @@ fail:
   }
 }
 
+/* Sends one packet (and its fds) on the socket.  Called with the send lock
+ * held. */
+static gboolean
+send_packet_locked (DoChannel *channel, struct msghdr *mh, gint64 deadline, GError **error)
+{
+  for (;;)
+    {
+      ssize_t r = sendmsg (channel->fd, mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+      if (r >= 0)
+        return TRUE;
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN)
+        {
+          if (deadline == 0)
+            {
+              g_set_error (error, DO_ERROR, DO_ERROR_TIMED_OUT,
+                           "the peer's queue is full");
+              return FALSE;
+            }
+          if (!wait_fd (channel->fd, POLLOUT, deadline, error))
+            return FALSE;
+          continue;
+        }
+      if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN || errno == ECONNREFUSED)
+        g_set_error (error, DO_ERROR, DO_ERROR_CONNECTION_DIED,
+                     "the peer closed the connection");
+      else
+        {
+          int errsv = errno;
+          g_set_error (error, DO_ERROR,
+                       errsv == EMSGSIZE || errsv == ETOOMANYREFS || errsv == ENOBUFS
+                         ? DO_ERROR_LIMITS_EXCEEDED : DO_ERROR_FAILED,
+                       "sendmsg: %s", g_strerror (errsv));
+        }
+      return FALSE;
+    }
+}
+
+/* With a ring: a message that fits and carries no fds goes in the ring;
+ * any other goes on the socket after a marker in the ring, so the peer
+ * reads both paths in order.  A socket send that fails after its marker
+ * went in shuts the channel down: the peer would wait for it forever. */
+static gboolean
+send_on_ring (DoChannel *channel, GBytes *packet, struct msghdr *mh,
+              gint64 deadline, GError **error)
+{
+  gboolean ok;
+  gsize size;
+  const void *data = g_bytes_get_data (packet, &size);
+
+  g_mutex_lock (&channel->send_lock);
+  if (mh->msg_controllen == 0 &&
+      size <= MIN (do_ring_get_max_message (channel->ring), DO_WIRE_MAX_PACKET))
+    ok = do_ring_push (channel->ring, data, size, deadline, channel->fd, error);
+  else
+    {
+      ok = do_ring_push_marker (channel->ring, deadline, channel->fd, error);
+      if (ok && !send_packet_locked (channel, mh, deadline, error))
+        {
+          shutdown (channel->fd, SHUT_RDWR);
+          ok = FALSE;
+        }
+    }
+  g_mutex_unlock (&channel->send_lock);
+  return ok;
+}
+
 gboolean
 do_channel_send (DoChannel *channel,
                  DoMessage *msg,
@@ -202,7 +332,7 @@ do_channel_send (DoChannel *channel,
   struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
   guint n_fds = msg->n_fds;
   int body_fd = -1;
-  gboolean ok = FALSE;
+  gboolean ok;
   gsize size;
 
   iov.iov_base = (void *) g_bytes_get_data (packet, &size);
@@ -231,51 +361,21 @@ do_channel_send (DoChannel *channel,
         memcpy (CMSG_DATA (cm) + sizeof (int) * msg->n_fds, &body_fd, sizeof (int));
     }
 
-  g_mutex_lock (&channel->send_lock);
-  for (;;)
+  if (channel->ring)
+    ok = send_on_ring (channel, packet, &mh, deadline, error);
+  else
     {
-      ssize_t r = sendmsg (channel->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-      if (r >= 0)
-        {
-          ok = TRUE;
-          break;
-        }
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN)
-        {
-          if (deadline == 0)
-            {
-              g_set_error (error, DO_ERROR, DO_ERROR_TIMED_OUT,
-                           "the peer's queue is full");
-              break;
-            }
-          if (!wait_fd (channel->fd, POLLOUT, deadline, error))
-            break;
-          continue;
-        }
-      if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN || errno == ECONNREFUSED)
-        g_set_error (error, DO_ERROR, DO_ERROR_CONNECTION_DIED,
-                     "the peer closed the connection");
-      else
-        {
-          int errsv = errno;
-          g_set_error (error, DO_ERROR,
-                       errsv == EMSGSIZE || errsv == ETOOMANYREFS || errsv == ENOBUFS
-                         ? DO_ERROR_LIMITS_EXCEEDED : DO_ERROR_FAILED,
-                       "sendmsg: %s", g_strerror (errsv));
-        }
-      break;
+      g_mutex_lock (&channel->send_lock);
+      ok = send_packet_locked (channel, &mh, deadline, error);
+      g_mutex_unlock (&channel->send_lock);
     }
-  g_mutex_unlock (&channel->send_lock);
   if (body_fd >= 0)
     close (body_fd);
   return ok;
 }
 
-DoMessage *
-do_channel_receive (DoChannel *channel, GError **error)
+static DoMessage *
+receive_socket (DoChannel *channel, GError **error)
 {
   union {
     char buf[CMSG_FDS_SPACE + CMSG_CREDS_SPACE];
@@ -295,8 +395,6 @@ do_channel_receive (DoChannel *channel, GError **error)
   ssize_t r;
   DoMessage *msg;
 
-  if (!channel->rbuf)
-    channel->rbuf = g_malloc (DO_WIRE_MAX_PACKET);
   iov.iov_base = channel->rbuf;
   iov.iov_len = DO_WIRE_MAX_PACKET;
 
@@ -370,4 +468,51 @@ do_channel_receive (DoChannel *channel, GError **error)
   if (msg && have_creds)
     msg->creds = creds;
   return msg;
+}
+
+/* With a ring: the ring first; its marker sends us to the socket.  A
+ * message on the socket without a marker is a protocol error (an empty
+ * ring still looks at the socket, for EOF). */
+static DoMessage *
+receive_ring (DoChannel *channel, GError **error)
+{
+  DoMessage *msg;
+  gsize len;
+
+  if (!g_atomic_int_get (&channel->socket_next))
+    switch (do_ring_pop (channel->ring, channel->rbuf, DO_WIRE_MAX_PACKET, &len, error))
+      {
+      case DO_RING_MESSAGE:
+        msg = do_wire_decode (channel->rbuf, len, NULL, 0, error);
+        if (msg)
+          msg->creds = channel->ring_creds;
+        return msg;
+      case DO_RING_MARKER:
+        g_atomic_int_set (&channel->socket_next, TRUE);
+        break;
+      case DO_RING_EMPTY:
+        break;
+      case DO_RING_ERROR:
+      default:
+        return NULL;
+      }
+
+  msg = receive_socket (channel, error);
+  if (msg && !g_atomic_int_get (&channel->socket_next))
+    {
+      g_clear_pointer (&msg, do_message_unref);
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "a message came on the socket without its marker in the ring");
+    }
+  if (msg)
+    g_atomic_int_set (&channel->socket_next, FALSE);
+  return msg;
+}
+
+DoMessage *
+do_channel_receive (DoChannel *channel, GError **error)
+{
+  if (!channel->rbuf)
+    channel->rbuf = g_malloc (DO_WIRE_MAX_PACKET);
+  return channel->ring ? receive_ring (channel, error) : receive_socket (channel, error);
 }

@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "do-test-util.h"
 #include "do.h"
+#include "libdo/do-ring-private.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -236,4 +237,17 @@ test_server_stop (TestServer *server)
   g_mutex_clear (&server->lock);
   g_cond_clear (&server->cond);
   g_free (server);
+}
+
+DoRing *
+test_ring_attach_copy (DoRing *ring)
+{
+  g_autoptr(GError) error = NULL;
+  int fds[DO_RING_N_FDS];
+  DoRing *other;
+
+  g_assert_true (do_ring_dup_fds (ring, fds, &error));
+  other = do_ring_attach (fds, DO_RING_N_FDS, &error);
+  g_assert_no_error (error);
+  return other;
 }

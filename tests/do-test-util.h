@@ -34,3 +34,6 @@ typedef struct _DoObject DoObject;
 typedef struct _TestServer TestServer;
 TestServer *test_server_start (DoObject *object, int *port_fd);
 void test_server_stop (TestServer *server);
+/* The peer's view of @ring, attached from duplicates of its fds. */
+typedef struct _DoRing DoRing;
+DoRing *test_ring_attach_copy (DoRing *ring);

@@ -13,6 +13,17 @@
  *                        closure in the vtable of do_object_get_typed()).
  *   gdbus-daemon-rtt     g_dbus_connection_call_sync() through a private
  *                        dbus-daemon this program starts and stops itself.
+ *   floor-shm-spin-rtt   the same two ints and their sum through shared
+ *                        memory between two processes: the waiting side
+ *                        spins up to 20 µs, then sleeps on a futex
+ *                        (PORTER_BENCH_SHM_DOORBELL=eventfd: on an eventfd,
+ *                        as Porter's pollable rings do; PORTER_BENCH_SHM_-
+ *                        SPIN_NS=0: no spin).  The floor of the
+ *                        shared-memory fast path.
+ *   floor-seqpacket-samecore-rtt  floor-seqpacket-rtt with both processes
+ *                        pinned to one CPU.
+ *   floor-memcpy-64mib   one 64 MiB memcpy, reported as mb_per_s (MiB/s):
+ *                        what copying through a ring costs at best.
  *
  * Each case warms up, then times every round trip on its own and prints one
  * JSON object per line:
@@ -41,6 +52,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -906,6 +921,227 @@ out:
   return ok;
 }
 
+/* floor-seqpacket-samecore-rtt ------------------------------------------ */
+
+/* floor-seqpacket-rtt with the client and the server on the client's CPU. */
+static gboolean
+case_floor_seqpacket_samecore (const CaseParams *params, gint64 *samples, GError **error)
+{
+  cpu_set_t saved_self, saved_server = server_cpus, one;
+  gboolean saved_pinned = pinned, ok;
+  int cpu = sched_getcpu ();
+
+  if (sched_getaffinity (0, sizeof saved_self, &saved_self) < 0 || cpu < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "cannot read the CPU affinity: %s", g_strerror (errno));
+      return FALSE;
+    }
+  CPU_ZERO (&one);
+  CPU_SET (cpu, &one);
+  if (sched_setaffinity (0, sizeof one, &one) < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "cannot pin to CPU %d: %s", cpu, g_strerror (errno));
+      return FALSE;
+    }
+  server_cpus = one;
+  pinned = TRUE;
+  ok = case_floor_seqpacket (params, samples, error);
+  server_cpus = saved_server;
+  pinned = saved_pinned;
+  sched_setaffinity (0, sizeof saved_self, &saved_self);
+  return ok;
+}
+
+/* floor-shm-spin-rtt ---------------------------------------------------- */
+
+#define SHM_QUIT G_MAXUINT32
+
+/* PORTER_BENCH_SHM_SPIN_NS overrides the 20 µs spin (0: sleep at once). */
+static gint64 shm_spin_ns = 20000;
+
+/* One direction: the writer fills @payload, then bumps @seq; the reader
+ * spins on @seq, then sets @sleeping (only it writes it), looks again and
+ * sleeps; the writer rings only a sleeping reader. */
+typedef struct {
+  _Atomic guint32 seq;
+  _Atomic guint32 sleeping;
+  gint32 payload[2];
+  char pad[64 - 16];
+} ShmSlot;
+
+typedef struct {
+  ShmSlot request;
+  ShmSlot reply;
+} ShmPage;
+
+static void
+shm_post (ShmSlot *slot, int efd, guint32 seq)
+{
+  atomic_store (&slot->seq, seq);
+  if (atomic_load (&slot->sleeping))
+    {
+      if (efd >= 0)
+        eventfd_write (efd, 1);
+      else
+        syscall (SYS_futex, &slot->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+    }
+}
+
+/* Waits until @slot's seq is not @old, at most @timeout_ms once asleep. */
+static guint32
+shm_wait (ShmSlot *slot, int efd, guint32 old, int timeout_ms)
+{
+  gint64 end = now_ns () + shm_spin_ns;
+  guint32 seq;
+
+  while ((seq = atomic_load_explicit (&slot->seq, memory_order_acquire)) == old)
+    {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause ();
+#endif
+      if (now_ns () < end)
+        continue;
+      atomic_store (&slot->sleeping, 1);
+      while ((seq = atomic_load (&slot->seq)) == old)
+        {
+          struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+          struct pollfd pfd = { .fd = efd, .events = POLLIN };
+          eventfd_t value;
+          long r;
+
+          if (efd >= 0)
+            r = poll (&pfd, 1, timeout_ms) > 0 ? eventfd_read (efd, &value) : -1;
+          else
+            r = syscall (SYS_futex, &slot->seq, FUTEX_WAIT, old, &ts, NULL, 0);
+          if (r < 0 && errno == ETIMEDOUT)
+            break;
+          if (r < 0 && efd >= 0 && atomic_load (&slot->seq) == old)
+            break;
+        }
+      atomic_store (&slot->sleeping, 0);
+      break;
+    }
+  return seq;
+}
+
+static gboolean
+case_floor_shm_spin (const CaseParams *params, gint64 *samples, GError **error)
+{
+  gboolean use_eventfd = g_strcmp0 (g_getenv ("PORTER_BENCH_SHM_DOORBELL"), "eventfd") == 0;
+  const char *spin = g_getenv ("PORTER_BENCH_SHM_SPIN_NS");
+  int efd[2] = { -1, -1 };   /* request, reply */
+  ShmPage *page;
+  gboolean ok = TRUE;
+  pid_t pid;
+
+  page = mmap (NULL, sizeof *page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "mmap: %s", g_strerror (errno));
+      return FALSE;
+    }
+  memset (page, 0, sizeof *page);
+  if (spin)
+    shm_spin_ns = g_ascii_strtoll (spin, NULL, 10);
+  if (use_eventfd)
+    for (guint i = 0; i < 2; i++)
+      efd[i] = eventfd (0, EFD_CLOEXEC);
+
+  pid = fork ();
+  if (pid < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "fork: %s", g_strerror (errno));
+      ok = FALSE;
+      goto out;
+    }
+  if (pid == 0)
+    {
+      /* The server: add, reply, until the client says quit or goes. */
+      guint32 seq = 0;
+
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (pinned)
+        sched_setaffinity (0, sizeof server_cpus, &server_cpus);
+      for (;;)
+        {
+          guint32 next = shm_wait (&page->request, efd[0], seq, 1000);
+
+          if (next == SHM_QUIT)
+            _exit (0);
+          if (next == seq)
+            continue;
+          seq = next;
+          page->reply.payload[0] = page->request.payload[0] + page->request.payload[1];
+          shm_post (&page->reply, efd[1], seq);
+        }
+    }
+
+  for (guint i = 0; i < params->warmup + params->iterations; i++)
+    {
+      gint32 a = (gint32) i, b = 7;
+      gint64 t0 = now_ns ();
+      guint32 seq = i + 1;
+
+      page->request.payload[0] = a;
+      page->request.payload[1] = b;
+      shm_post (&page->request, efd[0], seq);
+      if (shm_wait (&page->reply, efd[1], seq - 1, SETUP_TIMEOUT_MS) != seq ||
+          page->reply.payload[0] != a + b)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "no reply, or a wrong one, from the server");
+          ok = FALSE;
+          break;
+        }
+      if (i >= params->warmup)
+        samples[i - params->warmup] = now_ns () - t0;
+    }
+  shm_post (&page->request, efd[0], SHM_QUIT);
+  reap_child (pid);
+
+out:
+  for (guint i = 0; i < 2; i++)
+    if (efd[i] >= 0)
+      close (efd[i]);
+  munmap (page, sizeof *page);
+  return ok;
+}
+
+/* floor-memcpy-64mib ---------------------------------------------------- */
+
+#define MEMCPY_BYTES (64u << 20)
+
+static gboolean
+case_floor_memcpy (const CaseParams *params, gint64 *samples, GError **error)
+{
+  g_autofree guint8 *src = g_malloc (MEMCPY_BYTES);
+  g_autofree guint8 *dst = g_malloc (MEMCPY_BYTES);
+
+  memset (src, 0x5a, MEMCPY_BYTES);
+  memset (dst, 0, MEMCPY_BYTES);
+  for (guint i = 0; i < params->warmup + params->iterations; i++)
+    {
+      gint64 t0 = now_ns ();
+
+      memcpy (dst, src, MEMCPY_BYTES);
+      if (i >= params->warmup)
+        samples[i - params->warmup] = now_ns () - t0;
+      src[i % MEMCPY_BYTES] ^= dst[(i * 4099) % MEMCPY_BYTES];   /* keep the copy */
+    }
+  return TRUE;
+}
+
+/* Bytes moved per operation for bandwidth cases (mb_per_s), else 0. */
+static gsize
+case_bytes (const char *name)
+{
+  return strcmp (name, "floor-memcpy-64mib") == 0 ? MEMCPY_BYTES : 0;
+}
+
 /* ------------------------------------------------------------------- main */
 
 typedef struct {
@@ -921,6 +1157,9 @@ static Case cases[] = {
   { "porter-call-rtt", case_porter_call, 20000, { 0, 0, 0 }, FALSE },
   { "porter-typed-rtt", case_porter_typed, 20000, { 0, 0, 0 }, FALSE },
   { "gdbus-daemon-rtt", case_gdbus_daemon, 5000, { 0, 0, 0 }, FALSE },
+  { "floor-shm-spin-rtt", case_floor_shm_spin, 20000, { 0, 0, 0 }, FALSE },
+  { "floor-seqpacket-samecore-rtt", case_floor_seqpacket_samecore, 20000, { 0, 0, 0 }, FALSE },
+  { "floor-memcpy-64mib", case_floor_memcpy, 50, { 0, 0, 0 }, FALSE },
 };
 
 static const Case *
@@ -1036,10 +1275,16 @@ main (int argc, char **argv)
 
       c->stats = compute_stats (samples, params.iterations);
       c->done = TRUE;
-      g_print ("{\"case\": \"%s\", \"median_us\": %.2f, \"p99_us\": %.2f, "
-               "\"ops_per_s\": %.0f}\n",
-               c->name, c->stats.median_us, c->stats.p99_us,
-               1e6 / c->stats.mean_us);
+      if (case_bytes (c->name))
+        g_print ("{\"case\": \"%s\", \"median_us\": %.2f, \"p99_us\": %.2f, "
+                 "\"mb_per_s\": %.0f}\n",
+                 c->name, c->stats.median_us, c->stats.p99_us,
+                 case_bytes (c->name) / 1048576.0 / (c->stats.mean_us / 1e6));
+      else
+        g_print ("{\"case\": \"%s\", \"median_us\": %.2f, \"p99_us\": %.2f, "
+                 "\"ops_per_s\": %.0f}\n",
+                 c->name, c->stats.median_us, c->stats.p99_us,
+                 1e6 / c->stats.mean_us);
       fflush (stdout);
     }
 
