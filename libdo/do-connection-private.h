@@ -1,7 +1,8 @@
 /* Porter — libdo: what connections, invocations and proxies share.
  * Private: never installed.
  *
- * Lock order: connection->lock, then the channel's send lock.  Callbacks,
+ * Lock order: connection->lock, then refs_lock, then the channel's send
+ * lock.  Nothing is called with refs_lock held.  Callbacks,
  * task completions and user handlers never run with @lock held.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
@@ -51,6 +52,15 @@ struct _DoConnection {
   gint reply_timeout_ms;
   DoCredentials peer_creds;
 
+  /* Objects passed by reference (do-objref.c). */
+  GMutex refs_lock;
+  GHashTable *exports;   /* protected by @refs_lock: id -> Export */
+  GHashTable *exported;  /* protected by @refs_lock: DoObject -> Export */
+  guint64 next_export_id; /* protected by @refs_lock */
+  GHashTable *imports;   /* protected by @refs_lock: id -> proxy (weak) */
+  GArray *releases;      /* protected by @refs_lock: Release to send */
+  gint n_releases;       /* (atomic): @releases->len, read without the lock */
+
   DoConnectionDiedFunc died_func;
   gpointer died_data;
   GDestroyNotify died_destroy;
@@ -67,11 +77,6 @@ struct _DoConnection {
   GDestroyNotify authorize_destroy;
 };
 
-struct _DoProxy {
-  gint ref_count;
-  DoConnection *connection;
-  guint64 object_id;
-};
 
 struct _DoInvocation {
   gint ref_count;
@@ -90,6 +95,20 @@ gboolean _do_connection_send_call (DoConnection *connection, DoMessage *msg,
 void _do_connection_wait_pending (DoConnection *connection, Pending *p,
                                   gint64 deadline, GCancellable *cancellable);
 void _do_connection_complete_pending (DoConnection *connection, Pending *p);
+
+/* do-objref.c: objects passed by reference (`o`), DESIGN.md §5. */
+void _do_connection_init_refs (DoConnection *connection);
+void _do_connection_clear_refs (DoConnection *connection);
+DoObject *_do_connection_get_proxy (DoConnection *connection, guint64 object_id);
+void _do_connection_forget_proxy (DoConnection *connection, DoObject *proxy);
+DoObject *_do_connection_lookup_export (DoConnection *connection, guint64 object_id);
+gboolean _do_connection_export_refs (DoConnection *connection, DoMessage *msg,
+                                     GError **error);
+gboolean _do_connection_import_refs (DoConnection *connection, DoMessage *msg,
+                                     GError **error);
+gboolean _do_connection_handle_release (DoConnection *connection, DoMessage *msg,
+                                        GError **error);
+void _do_connection_flush_releases (DoConnection *connection);
 
 /* do-invocation.c */
 DoInvocation *_do_invocation_new (DoConnection *connection, DoMessage *call);

@@ -93,11 +93,21 @@ wake_reader (DoConnection *connection)
 }
 
 /* Routes one received message.  Called with @lock held.  Async completions
- * go on @done_tasks to run after the lock is dropped. */
-static void
-route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks)
+ * go on @done_tasks to run after the lock is dropped.  Object references
+ * are imported here, as messages arrive, so every one is counted once.
+ * Returns FALSE with @error for a message that kills the connection. */
+static gboolean
+route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks, GError **error)
 {
   Pending *p;
+
+  if ((msg->kind == DO_MESSAGE_CALL || msg->kind == DO_MESSAGE_ONEWAY ||
+       msg->kind == DO_MESSAGE_REPLY) &&
+      !_do_connection_import_refs (connection, msg, error))
+    {
+      do_message_unref (msg);  /* unchanged: it holds no objects */
+      return FALSE;
+    }
 
   switch (msg->kind)
     {
@@ -106,9 +116,10 @@ route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks)
       p = g_hash_table_lookup (connection->pending, GUINT_TO_POINTER (msg->reply_serial));
       if (!p)
         {
-          /* A late answer to a call that timed out or was cancelled. */
-          do_message_unref (msg);
-          return;
+          /* A late answer to a call that timed out or was cancelled.  It
+           * may hold objects: it is dropped outside the lock. */
+          g_queue_push_tail (&connection->incoming, msg);
+          return TRUE;
         }
       p->reply = msg;
       p->done = TRUE;
@@ -123,21 +134,22 @@ route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks)
           if (connection->reading)
             wake_reader (connection);
         }
-      return;
+      return TRUE;
 
     case DO_MESSAGE_CALL:
     case DO_MESSAGE_ONEWAY:
+    case DO_MESSAGE_RELEASE:
+      /* In order with the calls, on the dispatching thread. */
       g_queue_push_tail (&connection->incoming, msg);
-      return;
+      return TRUE;
 
     case DO_MESSAGE_BYE:
     case DO_MESSAGE_HELLO:
-    case DO_MESSAGE_RELEASE:
     case DO_MESSAGE_CONNECT:
     default:
       /* Not meaningful on an established connection: ignored. */
       do_message_unref (msg);
-      return;
+      return TRUE;
     }
 }
 
@@ -173,7 +185,12 @@ read_locked (DoConnection *connection, guint max, Pending *until, GQueue *done_t
                        connection->peer_creds.pid, error->message);
           return error;
         }
-      route_locked (connection, msg, done_tasks);
+      if (!route_locked (connection, msg, done_tasks, &error))
+        {
+          g_message ("closing connection to pid %d: %s",
+                     connection->peer_creds.pid, error->message);
+          return error;
+        }
       if (until && until->done)
         return NULL;
     }
@@ -193,19 +210,37 @@ _do_take_fd_list (DoMessage *msg, GUnixFDList *fd_list, GError **error)
   return do_message_take_fds (msg, fds, n, error);
 }
 
+/* We passed on a proxy, and the peer calls it: the call goes on to the
+ * object's owner and its answer comes back through us (the owner sees our
+ * credentials).  Synchronously: the wait reads the owner's connection
+ * itself, where a blocked caller's context would not be run. */
+static void
+forward_call (DoInvocation *invocation, DoObject *target)
+{
+  DoMessage *call = invocation->call;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  reply = do_object_call_sync (target, call->interface[0] ? call->interface : NULL,
+                               call->method, call->body, invocation->fd_list,
+                               call->kind == DO_MESSAGE_ONEWAY ? DO_CALL_FLAGS_ONEWAY
+                                                               : DO_CALL_FLAGS_NONE,
+                               DO_TIMEOUT_DEFAULT, &fds, NULL, &error);
+  if (reply)
+    do_invocation_return_value_with_fds (invocation, reply, fds);
+  else
+    do_invocation_return_gerror (invocation, error);
+}
+
 /* Runs one incoming call on the current thread. */
 static void
 dispatch_call (DoConnection *connection, DoMessage *call)
 {
   g_autoptr(GError) error = NULL;
   DoInvocation *invocation = _do_invocation_new (connection, call);
-  DoObject *object = NULL;
+  DoObject *object = _do_connection_lookup_export (connection, call->object_id);
   GVariant *reply;
-
-  g_mutex_lock (&connection->lock);
-  if (call->object_id == DO_ROOT_OBJECT_ID && connection->root)
-    object = do_object_ref (connection->root);
-  g_mutex_unlock (&connection->lock);
 
   if (!object)
     {
@@ -213,6 +248,8 @@ dispatch_call (DoConnection *connection, DoMessage *call)
                    "no object %" G_GUINT64_FORMAT " on this connection", call->object_id);
       do_invocation_return_gerror (invocation, error);
     }
+  else if (do_object_is_proxy (object))
+    forward_call (invocation, object);
   else
     {
       reply = _do_object_dispatch (object, invocation, call->interface, call->method,
@@ -234,14 +271,28 @@ dispatch_incoming (DoConnection *connection)
 {
   for (;;)
     {
-      DoMessage *call;
+      g_autoptr(GError) error = NULL;
+      DoMessage *msg;
 
       g_mutex_lock (&connection->lock);
-      call = connection->alive ? g_queue_pop_head (&connection->incoming) : NULL;
+      msg = g_queue_pop_head (&connection->incoming);
       g_mutex_unlock (&connection->lock);
-      if (!call)
+      if (!msg)
         return;
-      dispatch_call (connection, call);
+      if (!do_connection_is_alive (connection))
+        do_message_unref (msg);
+      else if (msg->kind == DO_MESSAGE_CALL || msg->kind == DO_MESSAGE_ONEWAY)
+        dispatch_call (connection, msg);
+      else if (msg->kind == DO_MESSAGE_RELEASE &&
+               !_do_connection_handle_release (connection, msg, &error))
+        {
+          do_message_unref (msg);
+          g_message ("closing connection to pid %d: %s",
+                     connection->peer_creds.pid, error->message);
+          connection_die (connection, g_steal_pointer (&error));
+        }
+      else
+        do_message_unref (msg);
     }
 }
 
@@ -387,6 +438,7 @@ connection_alloc (gboolean is_vending, DoChannel *channel)
   g_mutex_init (&connection->lock);
   g_cond_init (&connection->cond);
   g_queue_init (&connection->incoming);
+  _do_connection_init_refs (connection);
   return connection;
 }
 
@@ -438,7 +490,7 @@ connection_die (DoConnection *connection, GError *error)
   GHashTableIter iter;
   gpointer value;
   GQueue done = G_QUEUE_INIT;
-  DoMessage *msg;
+  GQueue incoming = G_QUEUE_INIT;
   DiedData *d;
 
   g_mutex_lock (&connection->lock);
@@ -463,12 +515,17 @@ connection_die (DoConnection *connection, GError *error)
           g_queue_push_tail (&done, p);
         }
     }
-  while ((msg = g_queue_pop_head (&connection->incoming)))
-    do_message_unref (msg);
+  incoming = connection->incoming;
+  g_queue_init (&connection->incoming);
   g_cond_broadcast (&connection->cond);
   if (connection->reading)
     wake_reader (connection);
   g_mutex_unlock (&connection->lock);
+
+  /* Calls in, and objects the peer held, may hold the last references to
+   * objects: dropped without the lock. */
+  g_queue_clear_full (&incoming, (GDestroyNotify) do_message_unref);
+  _do_connection_clear_refs (connection);
 
   do_channel_shutdown (connection->channel);
   run_completions (connection, &done);
@@ -531,6 +588,12 @@ connection_finalize (DoConnection *connection)
   if (connection->died_destroy)
     connection->died_destroy (connection->died_data);
   g_clear_pointer (&connection->root, do_object_unref);
+  _do_connection_clear_refs (connection);
+  g_hash_table_unref (connection->exports);
+  g_hash_table_unref (connection->exported);
+  g_hash_table_unref (connection->imports);
+  g_array_unref (connection->releases);
+  g_mutex_clear (&connection->refs_lock);
   g_clear_error (&connection->death);
   do_channel_unref (connection->channel);
   close (connection->wake_fd);
@@ -1133,6 +1196,9 @@ _do_connection_send_call (DoConnection *connection, DoMessage *msg, Pending *p, 
   if (p)
     g_hash_table_insert (connection->pending, GUINT_TO_POINTER (msg->serial), p);
   g_mutex_unlock (&connection->lock);
+
+  /* Releases go first: the call may pass the same objects again. */
+  _do_connection_flush_releases (connection);
 
   if (do_channel_send (connection->channel, msg,
                        _do_deadline_after (connection->request_timeout_ms), &local))

@@ -54,6 +54,8 @@ DO_API void do_connection_set_authorize_func (DoConnection    *connection,
                                               gpointer         user_data,
                                               GDestroyNotify   destroy);
 DO_API guint do_connection_get_n_clients (DoConnection *connection);
+DO_API guint do_connection_get_n_exports (DoConnection *connection);
+DO_API guint do_connection_get_n_proxies (DoConnection *connection);
 DO_API int do_connection_dup_port_fd (DoConnection  *connection,
                                       GError       **error);
 

@@ -162,6 +162,7 @@ invocation_send (DoInvocation *invocation, DoMessage *msg)
       return;
     }
   msg->reply_serial = invocation->call->serial;
+  _do_connection_flush_releases (connection);
   if (!do_channel_send (connection->channel, msg,
                         _do_deadline_after (connection->request_timeout_ms), &error))
     {
@@ -197,7 +198,8 @@ do_invocation_return_value_with_fds (DoInvocation *invocation,
   g_return_if_fail (value == NULL || g_variant_is_of_type (value, G_VARIANT_TYPE_TUPLE));
 
   msg = do_message_new (DO_MESSAGE_REPLY, 0, NULL, NULL, value);
-  if (!_do_take_fd_list (msg, fd_list, &error))
+  if (!_do_connection_export_refs (invocation->connection, msg, &error) ||
+      !_do_take_fd_list (msg, fd_list, &error))
     {
       do_message_unref (msg);
       do_invocation_return_gerror (invocation, error);

@@ -1,4 +1,4 @@
-/* Porter — libdo: what the connection needs from objects.
+/* Porter — libdo: what connections need from objects.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
@@ -6,7 +6,27 @@
 
 G_BEGIN_DECLS
 
-/* Checks the call against the object's interface and runs its handler.
+/* One object, local or remote.  A local object has interfaces and
+ * handlers; a proxy has a connection and the peer's id for the object. */
+struct _DoObject {
+  gint ref_count;             /* (atomic) */
+  GData *data;                /* do_object_set_data_full(); GData locks itself */
+  gchar *path;                /* set once, under the path registry's lock */
+  GPtrArray *interfaces;      /* local: DoObjectInterface; fixed once shared */
+  DoConnection *connection;   /* proxy: the connection it calls through */
+  guint64 object_id;          /* proxy: the peer's id for the object */
+  guint64 received;           /* proxy: references received; protected by
+                               * the connection's refs_lock */
+};
+
+/* A new reference if @object is not already being finalized, else NULL.
+ * For tables that hold objects weakly. */
+DoObject *_do_object_try_ref (DoObject *object);
+
+/* A proxy for object @object_id of @connection's peer (transfer full). */
+DoObject *_do_object_new_proxy (DoConnection *connection, guint64 object_id);
+
+/* Checks the call against the object's interfaces and runs the handler.
  * Returns the reply (transfer full, its type checked against the method's
  * out-signature), or NULL with @error, or NULL without @error when the
  * handler kept @invocation to reply later. */
@@ -16,6 +36,5 @@ GVariant *_do_object_dispatch (DoObject      *object,
                                const gchar   *method,
                                GVariant      *parameters,
                                GError       **error);
-gboolean _do_object_method_is_oneway (DoObject *object, const gchar *method);
 
 G_END_DECLS

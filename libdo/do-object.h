@@ -50,7 +50,56 @@ DO_API DoObject *do_object_new_for_xml (const gchar    *xml,
                                         GError        **error);
 DO_API DoObject *do_object_ref (DoObject *object);
 DO_API void do_object_unref (DoObject *object);
+DO_API gboolean do_object_add_interface (DoObject            *object,
+                                         GDBusInterfaceInfo  *info,
+                                         DoMethodFunc         func,
+                                         gpointer             user_data,
+                                         GDestroyNotify       destroy,
+                                         GError             **error);
+DO_API gboolean do_object_is_proxy (DoObject *object);
 DO_API GDBusInterfaceInfo *do_object_get_interface_info (DoObject *object);
+DO_API GDBusInterfaceInfo *do_object_lookup_interface (DoObject    *object,
+                                                       const gchar *name);
+DO_API const gchar *do_object_get_path (DoObject *object);
+DO_API DoObject *do_object_lookup_path (const gchar *path);
+DO_API gpointer do_object_get_data (DoObject    *object,
+                                    const gchar *key);
+DO_API void do_object_set_data_full (DoObject       *object,
+                                     const gchar    *key,
+                                     gpointer        data,
+                                     GDestroyNotify  destroy);
+DO_API gboolean do_object_replace_data (DoObject        *object,
+                                        const gchar     *key,
+                                        gpointer         oldval,
+                                        gpointer         newval,
+                                        GDestroyNotify   destroy,
+                                        GDestroyNotify  *old_destroy);
+
+/* Calls, on a proxy (do-proxy.c). */
+DO_API GVariant *do_object_call_sync (DoObject      *object,
+                                      const gchar   *interface_name,
+                                      const gchar   *method,
+                                      GVariant      *parameters,
+                                      GUnixFDList   *fd_list,
+                                      DoCallFlags    flags,
+                                      gint           timeout_ms,
+                                      GUnixFDList  **out_fd_list,
+                                      GCancellable  *cancellable,
+                                      GError       **error);
+DO_API void do_object_call (DoObject            *object,
+                            const gchar         *interface_name,
+                            const gchar         *method,
+                            GVariant            *parameters,
+                            GUnixFDList         *fd_list,
+                            DoCallFlags          flags,
+                            gint                 timeout_ms,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data);
+DO_API GVariant *do_object_call_finish (DoObject      *object,
+                                        GUnixFDList  **out_fd_list,
+                                        GAsyncResult  *result,
+                                        GError       **error);
 DO_API gchar *do_object_introspect (DoObject *object);
 
 DO_API DoInvocation *do_invocation_ref (DoInvocation *invocation);

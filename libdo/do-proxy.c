@@ -1,18 +1,8 @@
 /* Porter — libdo: proxies and calls, the client's side (DESIGN.md §5).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "do-connection-private.h"
+#include "do-object-private.h"
 #include "do-error.h"
-
-static DoProxy *
-proxy_new (DoConnection *connection, guint64 object_id)
-{
-  DoProxy *proxy = g_new0 (DoProxy, 1);
-
-  proxy->ref_count = 1;
-  proxy->connection = do_connection_ref (connection);
-  proxy->object_id = object_id;
-  return proxy;
-}
 
 /**
  * do_connection_get_root_proxy:
@@ -27,7 +17,7 @@ do_connection_get_root_proxy (DoConnection *connection)
 {
   g_return_val_if_fail (connection != NULL, NULL);
   g_return_val_if_fail (!connection->is_vending, NULL);
-  return proxy_new (connection, DO_ROOT_OBJECT_ID);
+  return _do_connection_get_proxy (connection, DO_ROOT_OBJECT_ID);
 }
 
 /**
@@ -61,36 +51,37 @@ do_connection_root_proxy_for_name (const gchar  *name,
  * do_proxy_ref:
  * @proxy: a proxy.
  *
+ * The same as do_object_ref().
+ *
  * Returns: (transfer full): @proxy.
  */
 DoProxy *
 do_proxy_ref (DoProxy *proxy)
 {
-  g_return_val_if_fail (proxy != NULL, NULL);
-  g_atomic_int_inc (&proxy->ref_count);
-  return proxy;
+  return do_object_ref (proxy);
 }
 
 /**
  * do_proxy_unref:
  * @proxy: (nullable): a proxy.
  *
+ * The same as do_object_unref(): the last reference tells the object's
+ * owner, which frees the object once no process holds a proxy to it.
+ *
  * Thread rules: any thread.
  */
 void
 do_proxy_unref (DoProxy *proxy)
 {
-  if (proxy == NULL || !g_atomic_int_dec_and_test (&proxy->ref_count))
-    return;
-  do_connection_unref (proxy->connection);
-  g_free (proxy);
+  do_object_unref (proxy);
 }
 
 /**
  * do_proxy_get_connection:
  * @proxy: a proxy.
  *
- * Returns: (transfer none): the connection the proxy calls through.
+ * Returns: (transfer none) (nullable): the connection the proxy calls
+ * through; %NULL for a local object.
  */
 DoConnection *
 do_proxy_get_connection (DoProxy *proxy)
@@ -100,25 +91,28 @@ do_proxy_get_connection (DoProxy *proxy)
 }
 
 static DoMessage *
-build_call (DoProxy *proxy, const gchar *method, GVariant *parameters,
-            GUnixFDList *fd_list, DoCallFlags flags, GError **error)
+build_call (DoProxy *proxy, const gchar *interface, const gchar *method,
+            GVariant *parameters, GUnixFDList *fd_list, DoCallFlags flags,
+            GError **error)
 {
   DoMessage *msg;
 
-  if (!g_dbus_is_member_name (method))
+  if (!g_dbus_is_member_name (method) || (interface && !g_dbus_is_interface_name (interface)))
     {
       g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
-                   "'%s' is not a valid method name", method);
+                   "'%s%s%s' is not a valid method name",
+                   interface ? interface : "", interface ? "." : "", method);
       if (parameters)
         g_variant_unref (g_variant_ref_sink (parameters));
       return NULL;
     }
   msg = do_message_new ((flags & DO_CALL_FLAGS_ONEWAY) ? DO_MESSAGE_ONEWAY : DO_MESSAGE_CALL,
-                        proxy->object_id, NULL, method, parameters);
+                        proxy->object_id, interface, method, parameters);
   msg->serial = (guint32) g_atomic_int_add (&proxy->connection->next_serial, 1) + 1;
   if (msg->serial == 0)  /* wrapped */
     msg->serial = (guint32) g_atomic_int_add (&proxy->connection->next_serial, 1) + 1;
-  if (!_do_take_fd_list (msg, fd_list, error))
+  if (!_do_take_fd_list (msg, fd_list, error) ||
+      !_do_connection_export_refs (proxy->connection, msg, error))
     {
       do_message_unref (msg);
       return NULL;
@@ -148,8 +142,10 @@ reply_to_result (DoMessage *reply, GUnixFDList **out_fd_list, GError **error)
 }
 
 /**
- * do_proxy_call_with_fds_sync:
- * @proxy: a proxy.
+ * do_object_call_sync:
+ * @object: a proxy.
+ * @interface_name: (nullable): the method's interface; %NULL lets the
+ *   object pick the first interface that has the method.
  * @method: the method's name.
  * @parameters: (nullable): the arguments tuple; a floating reference is
  *   sunk.  %NULL means `()`.
@@ -174,15 +170,16 @@ reply_to_result (DoMessage *reply, GUnixFDList **out_fd_list, GError **error)
  * call), or %NULL with @error set.
  */
 GVariant *
-do_proxy_call_with_fds_sync (DoProxy       *proxy,
-                             const gchar   *method,
-                             GVariant      *parameters,
-                             GUnixFDList   *fd_list,
-                             DoCallFlags    flags,
-                             gint           timeout_ms,
-                             GUnixFDList  **out_fd_list,
-                             GCancellable  *cancellable,
-                             GError       **error)
+do_object_call_sync (DoObject      *proxy,
+                     const gchar   *interface_name,
+                     const gchar   *method,
+                     GVariant      *parameters,
+                     GUnixFDList   *fd_list,
+                     DoCallFlags    flags,
+                     gint           timeout_ms,
+                     GUnixFDList  **out_fd_list,
+                     GCancellable  *cancellable,
+                     GError       **error)
 {
   DoConnection *connection;
   g_autoptr(DoMessage) msg = NULL;
@@ -191,6 +188,7 @@ do_proxy_call_with_fds_sync (DoProxy       *proxy,
   gint64 deadline;
 
   g_return_val_if_fail (proxy != NULL, NULL);
+  g_return_val_if_fail (do_object_is_proxy (proxy), NULL);
   g_return_val_if_fail (method != NULL, NULL);
   g_return_val_if_fail (parameters == NULL || g_variant_is_of_type (parameters, G_VARIANT_TYPE_TUPLE), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -198,7 +196,7 @@ do_proxy_call_with_fds_sync (DoProxy       *proxy,
   if (out_fd_list)
     *out_fd_list = NULL;
   connection = proxy->connection;
-  msg = build_call (proxy, method, parameters, fd_list, flags, error);
+  msg = build_call (proxy, interface_name, method, parameters, fd_list, flags, error);
   if (!msg)
     return NULL;
 
@@ -219,6 +217,38 @@ do_proxy_call_with_fds_sync (DoProxy       *proxy,
   g_clear_pointer (&p.reply, do_message_unref);
   g_clear_error (&p.error);
   return result;
+}
+
+/**
+ * do_proxy_call_with_fds_sync:
+ * @proxy: a proxy.
+ * @method: the method's name.
+ * @parameters: (nullable): the arguments tuple; a floating reference is
+ *   sunk.
+ * @fd_list: (nullable): fds to send (the list is emptied).
+ * @flags: call flags.
+ * @timeout_ms: reply timeout, %DO_TIMEOUT_DEFAULT or %DO_TIMEOUT_INFINITE.
+ * @out_fd_list: (out) (optional) (nullable): fds that came with the reply.
+ * @cancellable: (nullable): a #GCancellable.
+ * @error: return location for a #GError.
+ *
+ * do_object_call_sync() naming no interface.
+ *
+ * Returns: (transfer full) (nullable): the reply tuple.
+ */
+GVariant *
+do_proxy_call_with_fds_sync (DoProxy       *proxy,
+                             const gchar   *method,
+                             GVariant      *parameters,
+                             GUnixFDList   *fd_list,
+                             DoCallFlags    flags,
+                             gint           timeout_ms,
+                             GUnixFDList  **out_fd_list,
+                             GCancellable  *cancellable,
+                             GError       **error)
+{
+  return do_object_call_sync (proxy, NULL, method, parameters, fd_list, flags,
+                              timeout_ms, out_fd_list, cancellable, error);
 }
 
 /**
@@ -324,8 +354,9 @@ async_cancelled (GCancellable *cancellable, gpointer data)
 }
 
 /**
- * do_proxy_call_with_fds:
- * @proxy: a proxy.
+ * do_object_call:
+ * @object: a proxy.
+ * @interface_name: (nullable): the method's interface, or %NULL.
  * @method: the method's name.
  * @parameters: (nullable): the arguments tuple; a floating reference is
  *   sunk.
@@ -338,20 +369,21 @@ async_cancelled (GCancellable *cancellable, gpointer data)
  *   object is %NULL: pass the proxy in @user_data if the callback needs it.
  * @user_data: for @callback.
  *
- * Starts a call; finish it with do_proxy_call_with_fds_finish().
+ * Starts a call; finish it with do_object_call_finish().
  *
  * Thread rules: any thread.
  */
 void
-do_proxy_call_with_fds (DoProxy             *proxy,
-                        const gchar         *method,
-                        GVariant            *parameters,
-                        GUnixFDList         *fd_list,
-                        DoCallFlags          flags,
-                        gint                 timeout_ms,
-                        GCancellable        *cancellable,
-                        GAsyncReadyCallback  callback,
-                        gpointer             user_data)
+do_object_call (DoObject            *proxy,
+                const gchar         *interface_name,
+                const gchar         *method,
+                GVariant            *parameters,
+                GUnixFDList         *fd_list,
+                DoCallFlags          flags,
+                gint                 timeout_ms,
+                GCancellable        *cancellable,
+                GAsyncReadyCallback  callback,
+                gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
   g_autoptr(DoMessage) msg = NULL;
@@ -362,13 +394,14 @@ do_proxy_call_with_fds (DoProxy             *proxy,
   gint timeout;
 
   g_return_if_fail (proxy != NULL);
+  g_return_if_fail (do_object_is_proxy (proxy));
   g_return_if_fail (method != NULL);
   g_return_if_fail (parameters == NULL || g_variant_is_of_type (parameters, G_VARIANT_TYPE_TUPLE));
 
   connection = proxy->connection;
   task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, do_proxy_call_with_fds);
-  msg = build_call (proxy, method, parameters, fd_list, flags, &error);
+  g_task_set_source_tag (task, do_object_call);
+  msg = build_call (proxy, interface_name, method, parameters, fd_list, flags, &error);
   if (!msg)
     {
       g_task_return_error (task, error);
@@ -414,6 +447,37 @@ do_proxy_call_with_fds (DoProxy             *proxy,
 }
 
 /**
+ * do_proxy_call_with_fds:
+ * @proxy: a proxy.
+ * @method: the method's name.
+ * @parameters: (nullable): the arguments tuple; a floating reference is
+ *   sunk.
+ * @fd_list: (nullable): fds to send (the list is emptied).
+ * @flags: call flags.
+ * @timeout_ms: reply timeout.
+ * @cancellable: (nullable): a #GCancellable.
+ * @callback: called with the result in the caller's thread-default context.
+ * @user_data: for @callback.
+ *
+ * do_object_call() naming no interface; finish with
+ * do_proxy_call_with_fds_finish().
+ */
+void
+do_proxy_call_with_fds (DoProxy             *proxy,
+                        const gchar         *method,
+                        GVariant            *parameters,
+                        GUnixFDList         *fd_list,
+                        DoCallFlags          flags,
+                        gint                 timeout_ms,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  do_object_call (proxy, NULL, method, parameters, fd_list, flags, timeout_ms,
+                  cancellable, callback, user_data);
+}
+
+/**
  * do_proxy_call:
  * @proxy: a proxy.
  * @method: the method's name.
@@ -442,8 +506,8 @@ do_proxy_call (DoProxy             *proxy,
 }
 
 /**
- * do_proxy_call_with_fds_finish:
- * @proxy: the proxy called.
+ * do_object_call_finish:
+ * @object: the proxy called.
  * @out_fd_list: (out) (optional) (nullable): fds that came with the reply.
  * @result: the #GAsyncResult given to the callback.
  * @error: return location for a #GError.
@@ -452,10 +516,10 @@ do_proxy_call (DoProxy             *proxy,
  * @error set.
  */
 GVariant *
-do_proxy_call_with_fds_finish (DoProxy       *proxy,
-                               GUnixFDList  **out_fd_list,
-                               GAsyncResult  *result,
-                               GError       **error)
+do_object_call_finish (DoObject      *proxy,
+                       GUnixFDList  **out_fd_list,
+                       GAsyncResult  *result,
+                       GError       **error)
 {
   g_autoptr(DoMessage) reply = NULL;
 
@@ -466,6 +530,26 @@ do_proxy_call_with_fds_finish (DoProxy       *proxy,
     *out_fd_list = NULL;
   reply = g_task_propagate_pointer (G_TASK (result), error);
   return reply ? reply_to_result (reply, out_fd_list, error) : NULL;
+}
+
+/**
+ * do_proxy_call_with_fds_finish:
+ * @proxy: the proxy called.
+ * @out_fd_list: (out) (optional) (nullable): fds that came with the reply.
+ * @result: the #GAsyncResult given to the callback.
+ * @error: return location for a #GError.
+ *
+ * The same as do_object_call_finish().
+ *
+ * Returns: (transfer full) (nullable): the reply tuple.
+ */
+GVariant *
+do_proxy_call_with_fds_finish (DoProxy       *proxy,
+                               GUnixFDList  **out_fd_list,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  return do_object_call_finish (proxy, out_fd_list, result, error);
 }
 
 /**
@@ -481,6 +565,6 @@ do_proxy_call_finish (DoProxy       *proxy,
                       GAsyncResult  *result,
                       GError       **error)
 {
-  return do_proxy_call_with_fds_finish (proxy, NULL, result, error);
+  return do_object_call_finish (proxy, NULL, result, error);
 }
 

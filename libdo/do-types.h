@@ -15,7 +15,9 @@ G_BEGIN_DECLS
 
 typedef struct _DoConnection DoConnection;
 typedef struct _DoObject DoObject;
-typedef struct _DoProxy DoProxy;
+/* A proxy is an object whose methods run in another process: every
+ * function taking a DoObject takes a DoProxy, and the other way round. */
+typedef struct _DoObject DoProxy;
 typedef struct _DoInvocation DoInvocation;
 typedef struct _DoCredentials DoCredentials;
 

@@ -52,6 +52,7 @@ G_STATIC_ASSERT (sizeof (DoWireHeader) == 40);
 
 /* Limits: anything over them is a protocol error. */
 #define DO_WIRE_MAX_FDS 64          /* user fds per message */
+#define DO_WIRE_CONNECT_MAX_FDS 6   /* a socket, and a shared-memory offer */
 #define DO_WIRE_MAX_NAME 255        /* interface and method names */
 #define DO_WIRE_MAX_SIGNATURE 255   /* as D-Bus */
 #define DO_WIRE_MAX_BODY ((guint64) 1 << 30)  /* 1 GiB, out of line */

@@ -301,10 +301,13 @@ check_kind (const DoWireHeader *h, const gchar *method, const gchar *sig,
         why = "does not carry (sis)";
       break;
     case DO_MESSAGE_CONNECT:
-      if (n_user_fds != 1)
-        why = "does not carry exactly one socket";
+      if (n_user_fds < 1 || n_user_fds > DO_WIRE_CONNECT_MAX_FDS)
+        why = "does not carry one socket (and at most a shared-memory offer)";
       break;
     case DO_MESSAGE_RELEASE:
+      if (strcmp (sig, "(a(tt))") != 0)
+        why = "does not carry (a(tt))";
+      break;
     case DO_MESSAGE_HELLO:
     case DO_MESSAGE_BYE:
       break;

@@ -37,7 +37,6 @@ skeleton_free (gpointer data)
 {
   Skeleton *skeleton = data;
 
-  _do_typed_compat_skeleton_finalized (skeleton->object);
   if (skeleton->binding.destroy)
     skeleton->binding.destroy (skeleton->binding.instance);
   do_interface_unref (skeleton->binding.iface);
@@ -200,7 +199,6 @@ do_object_new_for_instance (DoInterface    *iface,
   skeleton->binding.instance = instance;
   skeleton->binding.destroy = destroy;
   skeleton->object = do_object_new (iface->info, skeleton_dispatch, skeleton, skeleton_free);
-  _do_typed_compat_skeleton_born (skeleton->object);
   key = _do_typed_data_key ("instance", iface);
   do_object_set_data_full (skeleton->object, key, &skeleton->binding, NULL);
   return skeleton->object;

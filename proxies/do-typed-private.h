@@ -8,7 +8,6 @@
 #include "do-object.h"
 #include "do-connection.h"
 #include "do-typed.h"
-#include "do-typed-compat-private.h"
 
 G_BEGIN_DECLS
 

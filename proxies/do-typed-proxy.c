@@ -138,10 +138,10 @@ typed_proxy_call (DoTypedMethod *m, void **args)
   params = pack_call (m, args, &fd_list, error);
   if (!params)
     return FALSE;
-  reply = do_proxy_call_with_fds_sync (DO_TYPED_AS_PROXY (proxy->object), m->info->name,
-                                       params, fd_list,
-                                       m->oneway ? DO_CALL_FLAGS_ONEWAY : DO_CALL_FLAGS_NONE,
-                                       DO_TIMEOUT_DEFAULT, &out_fd_list, NULL, error);
+  reply = do_object_call_sync (proxy->object, do_interface_get_name (m->iface),
+                               m->info->name, params, fd_list,
+                               m->oneway ? DO_CALL_FLAGS_ONEWAY : DO_CALL_FLAGS_NONE,
+                               DO_TIMEOUT_DEFAULT, &out_fd_list, NULL, error);
   if (!reply)
     return FALSE;
   if (m->oneway)
@@ -170,7 +170,7 @@ _do_typed_proxy_closure (ffi_cif *cif, void *ret, void **args, void *user_data)
  * %DO_ERROR_INVALID_ARGUMENT or %DO_ERROR_INVALID_SIGNATURE.
  *
  * For a proxy it is a vtable of libffi closures that call the remote
- * object and wait for the reply (as do_proxy_call_with_fds_sync(), with the
+ * object and wait for the reply (as do_object_call_sync(), with the
  * connection's timeout).  It is made once per (proxy, interface) and kept
  * on the proxy.  Whether the remote object implements @iface is found out
  * by the calls: the server refuses an unknown method or a signature
@@ -179,7 +179,7 @@ _do_typed_proxy_closure (ffi_cif *cif, void *ret, void **args, void *user_data)
  * Once the connection died, calls fail with %DO_ERROR_CONNECTION_DIED.
  *
  * Thread rules: any thread; the proxy's methods may be called from any
- * thread, as do_proxy_call_with_fds_sync() may.
+ * thread, as do_object_call_sync() may.
  *
  * Returns: (transfer none) (nullable): the vtable, valid while @object
  *   lives, or %NULL with @error set.

@@ -757,7 +757,6 @@ test_object_refs (void)
 
   remote_open (&remote, refs);
   r = remote_typed (&remote, refs_iface);
-#ifdef DO_HAVE_OBJECT_PATH
   {
     guint32 n = 1;
     TestTypes *t;
@@ -777,16 +776,6 @@ test_object_refs (void)
     g_assert_cmpuint (n, ==, 0);
     g_clear_pointer (&back, do_object_unref);
   }
-#else
-  /* libdo cannot name objects in messages yet: refused cleanly. */
-  g_assert_false (r->same (r, mine, &back, &error));
-  g_assert_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT);
-  g_assert_null (back);
-  g_clear_error (&error);
-  g_assert_false (r->make (r, &back, &error));
-  g_assert_nonnull (error);
-  g_assert_null (back);
-#endif
 
   remote_close (&remote);
   do_object_unref (mine);

@@ -1,0 +1,497 @@
+/* Porter — objects passed by reference between processes: callbacks while
+ * blocked, nesting, identity, forwarding through a third process, distributed
+ * lifetime and zombies.
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "libdo/do.h"
+#include "do-test-util.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static const gchar refs_xml[] =
+  "<node>"
+  "  <interface name='org.porter.test.Thing'>"
+  "    <method name='Who'><arg direction='out' type='i'/></method>"
+  "    <method name='Notify'><arg direction='in' type='u'/></method>"
+  "    <method name='Bounce'>"
+  "      <arg direction='in' type='o'/><arg direction='in' type='u'/>"
+  "      <arg direction='out' type='u'/>"
+  "    </method>"
+  "  </interface>"
+  "  <interface name='org.porter.test.Refs'>"
+  "    <method name='Run'>"
+  "      <arg direction='in' type='o'/><arg direction='in' type='u'/>"
+  "      <arg direction='out' type='u'/>"
+  "    </method>"
+  "    <method name='Make'><arg direction='out' type='o'/></method>"
+  "    <method name='Same'>"
+  "      <arg direction='in' type='o'/><arg direction='out' type='o'/>"
+  "    </method>"
+  "    <method name='CallWho'>"
+  "      <arg direction='in' type='o'/><arg direction='out' type='i'/>"
+  "    </method>"
+  "    <method name='Exports'><arg direction='out' type='u'/></method>"
+  "  </interface>"
+  "</node>";
+
+static GDBusNodeInfo *node;
+
+#define THING "org.porter.test.Thing"
+#define REFS "org.porter.test.Refs"
+
+/* ------------------------------------------------------------ Thing */
+
+typedef struct {
+  guint notified;
+  gboolean in_order;
+} Thing;
+
+static guint32
+bounce (DoObject *self, const gchar *peer_path, guint32 depth, GError **error)
+{
+  g_autoptr(DoObject) peer = do_object_lookup_path (peer_path);
+  g_autoptr(GVariant) r = NULL;
+  guint32 n;
+
+  if (depth == 0)
+    return 0;
+  g_assert_nonnull (peer);
+  r = do_object_call_sync (peer, THING, "Bounce",
+                           g_variant_new ("(ou)", do_object_get_path (self), depth - 1),
+                           NULL, DO_CALL_FLAGS_NONE, 5000, NULL, NULL, error);
+  if (!r)
+    return G_MAXUINT32;
+  g_variant_get (r, "(u)", &n);
+  return n + 1;
+}
+
+static GVariant *
+thing_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
+              GVariant *params, gpointer user_data, GError **error)
+{
+  Thing *thing = user_data;
+
+  if (g_str_equal (method, "Who"))
+    return g_variant_new ("(i)", (gint32) getpid ());
+  if (g_str_equal (method, "Notify"))
+    {
+      guint32 i;
+
+      g_variant_get (params, "(u)", &i);
+      /* Calls to one object arrive in the order sent. */
+      if (thing && i != thing->notified)
+        thing->in_order = FALSE;
+      if (thing)
+        thing->notified++;
+      return g_variant_new ("()");
+    }
+  if (g_str_equal (method, "Bounce"))
+    {
+      const gchar *peer;
+      guint32 depth, n;
+
+      g_variant_get (params, "(&ou)", &peer, &depth);
+      n = bounce (object, peer, depth, error);
+      return n == G_MAXUINT32 ? NULL : g_variant_new ("(u)", n);
+    }
+  g_assert_not_reached ();
+}
+
+static DoObject *
+thing_new (Thing *thing)
+{
+  return do_object_new (g_dbus_node_info_lookup_interface (node, THING),
+                        thing_handle, thing, NULL);
+}
+
+/* ------------------------------------------------------------ the server */
+
+static DoConnection *vending;
+
+static GVariant *
+refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
+             GVariant *params, gpointer user_data, GError **error)
+{
+  if (g_str_equal (method, "Run"))
+    {
+      const gchar *path;
+      g_autoptr(DoObject) observer = NULL;
+      guint32 n, i;
+
+      g_variant_get (params, "(&ou)", &path, &n);
+      observer = do_object_lookup_path (path);
+      for (i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) r = do_object_call_sync (observer, THING, "Notify",
+                                                       g_variant_new ("(u)", i), NULL,
+                                                       DO_CALL_FLAGS_NONE, 5000, NULL,
+                                                       NULL, error);
+          if (!r)
+            return NULL;
+        }
+      return g_variant_new ("(u)", i);
+    }
+  if (g_str_equal (method, "Make"))
+    {
+      DoObject *made = thing_new (NULL);
+
+      /* The reply names the object while it is alive: answering exports it,
+       * and the export keeps it for the peer. */
+      do_invocation_return_value (invocation,
+                                  g_variant_new ("(o)", do_object_get_path (made)));
+      do_object_unref (made);
+      return NULL;
+    }
+  if (g_str_equal (method, "Same"))
+    return g_variant_ref (params);
+  if (g_str_equal (method, "CallWho"))
+    {
+      const gchar *path;
+      g_autoptr(DoObject) x = NULL;
+
+      g_variant_get (params, "(&o)", &path);
+      x = do_object_lookup_path (path);
+      return do_object_call_sync (x, THING, "Who", NULL, NULL, DO_CALL_FLAGS_NONE,
+                                  5000, NULL, NULL, error);
+    }
+  if (g_str_equal (method, "Exports"))
+    return g_variant_new ("(u)", do_connection_get_n_exports (vending));
+  g_assert_not_reached ();
+}
+
+static void
+server_main (int sock)
+{
+  g_autoptr(GError) error = NULL;
+  GMainContext *context = g_main_context_new ();
+  g_autoptr(GMainLoop) loop = g_main_loop_new (context, FALSE);
+  g_autoptr(DoObject) root = NULL;
+
+  g_main_context_push_thread_default (context);
+  vending = do_connection_new (&error);
+  g_assert_no_error (error);
+  root = do_object_new (g_dbus_node_info_lookup_interface (node, REFS),
+                        refs_handle, NULL, NULL);
+  g_assert_true (do_object_add_interface (root, g_dbus_node_info_lookup_interface (node, THING),
+                                          thing_handle, NULL, NULL, &error));
+  do_connection_set_root_object (vending, root);
+  test_send_fd (sock, do_connection_dup_port_fd (vending, NULL));
+  g_main_loop_run (loop);
+  _exit (0);
+}
+
+typedef struct {
+  pid_t pid;
+  int port_fd;
+  DoConnection *connection;
+  DoProxy *root;
+} Server;
+
+static void
+server_start (Server *server)
+{
+  g_autoptr(GError) error = NULL;
+  int sv[2], port;
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+  server->pid = fork ();
+  g_assert_cmpint (server->pid, >=, 0);
+  if (server->pid == 0)
+    {
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      close (sv[0]);
+      server_main (sv[1]);
+    }
+  close (sv[1]);
+  port = test_recv_fd (sv[0], 5000);
+  close (sv[0]);
+  g_assert_cmpint (port, >=, 0);
+  server->connection = do_connection_new_for_port_fd (port, &error);
+  g_assert_no_error (error);
+  server->port_fd = port;
+  server->root = do_connection_get_root_proxy (server->connection);
+}
+
+static void
+server_kill (Server *server)
+{
+  if (server->pid > 0)
+    {
+      kill (server->pid, SIGKILL);
+      g_assert_cmpint (test_wait_child (server->pid, 5000), !=, -1);
+      server->pid = 0;
+    }
+  g_clear_pointer (&server->root, do_proxy_unref);
+  g_clear_pointer (&server->connection, do_connection_unref);
+  if (server->port_fd > 0)
+    close (server->port_fd);
+  server->port_fd = 0;
+}
+
+static GVariant *
+call (DoObject *object, const gchar *iface, const gchar *method, GVariant *args)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *r = do_object_call_sync (object, iface, method, args, NULL,
+                                     DO_CALL_FLAGS_NONE, 5000, NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  return r;
+}
+
+static guint32
+call_u (DoObject *object, const gchar *method, GVariant *args)
+{
+  g_autoptr(GVariant) r = call (object, REFS, method, args);
+  guint32 u;
+
+  g_variant_get (r, "(u)", &u);
+  return u;
+}
+
+/* The object an `(o)` reply names (transfer full). */
+static DoObject *
+reply_object (GVariant *reply)
+{
+  const gchar *path;
+
+  g_variant_get (reply, "(&o)", &path);
+  return do_object_lookup_path (path);
+}
+
+/* ------------------------------------------------------------ the tests */
+
+static void
+test_callbacks_while_blocked (void)
+{
+  Server s = { 0, };
+  Thing thing = { 0, TRUE };
+  g_autoptr(DoObject) observer = thing_new (&thing);
+
+  server_start (&s);
+  g_assert_cmpuint (call_u (s.root, "Run",
+                            g_variant_new ("(ou)", do_object_get_path (observer), 1000)),
+                    ==, 1000);
+  g_assert_cmpuint (thing.notified, ==, 1000);
+  g_assert_true (thing.in_order);
+  server_kill (&s);
+}
+
+static void
+test_nested (void)
+{
+  Server s = { 0, };
+  g_autoptr(DoObject) me = thing_new (NULL);
+  g_autoptr(GVariant) r = NULL;
+  guint32 n;
+
+  server_start (&s);
+  for (guint32 depth = 0; depth <= 5; depth++)
+    {
+      r = call (s.root, THING, "Bounce", g_variant_new ("(ou)", do_object_get_path (me), depth));
+      g_variant_get (r, "(u)", &n);
+      g_assert_cmpuint (n, ==, depth);
+      g_clear_pointer (&r, g_variant_unref);
+    }
+  server_kill (&s);
+}
+
+static void
+test_identity (void)
+{
+  Server s = { 0, };
+  g_autoptr(DoObject) mine = thing_new (NULL);
+  g_autoptr(GVariant) r1 = NULL, r2 = NULL, r3 = NULL;
+  g_autoptr(DoObject) a = NULL, b = NULL, back = NULL;
+
+  server_start (&s);
+
+  /* Our own object comes home as itself. */
+  r1 = call (s.root, REFS, "Same", g_variant_new ("(o)", do_object_get_path (mine)));
+  back = reply_object (r1);
+  g_assert_true (back == mine);
+
+  /* One proxy per remote object; passed back to its owner, it is the
+   * owner's object again (Same answers the very path it got). */
+  r2 = call (s.root, REFS, "Make", NULL);
+  a = reply_object (r2);
+  g_assert_true (do_object_is_proxy (a));
+  r3 = call (s.root, REFS, "Same", g_variant_new ("(o)", do_object_get_path (a)));
+  b = reply_object (r3);
+  g_assert_true (a == b);
+  g_assert_cmpuint (do_connection_get_n_proxies (s.connection), ==, 2);  /* root and a */
+
+  /* The root object passed by reference is the root proxy. */
+  g_clear_pointer (&r1, g_variant_unref);
+  g_clear_pointer (&back, do_object_unref);
+  r1 = call (s.root, REFS, "Same", g_variant_new ("(o)", do_object_get_path (s.root)));
+  back = reply_object (r1);
+  g_assert_true (back == s.root);
+
+  /* A path that names no object is refused before anything is sent. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) r = do_object_call_sync (s.root, REFS, "Same",
+                                                 g_variant_new ("(o)", "/not/an/object"),
+                                                 NULL, DO_CALL_FLAGS_NONE, 5000, NULL,
+                                                 NULL, &error);
+    g_assert_null (r);
+    g_assert_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT);
+  }
+  server_kill (&s);
+}
+
+static void
+test_third_process (void)
+{
+  Server a = { 0, }, c = { 0, };
+  g_autoptr(GVariant) made = NULL, who_a = NULL, who_c = NULL;
+  g_autoptr(DoObject) x = NULL;
+  g_autoptr(GError) error = NULL;
+  gint32 pid_a, pid_c;
+
+  server_start (&a);
+  server_start (&c);
+  made = call (a.root, REFS, "Make", NULL);
+  x = reply_object (made);
+  who_a = call (x, THING, "Who", NULL);
+  g_variant_get (who_a, "(i)", &pid_a);
+  g_assert_cmpint (pid_a, ==, a.pid);
+
+  /* C gets a proxy to our proxy: its call still reaches A. */
+  who_c = call (c.root, REFS, "CallWho", g_variant_new ("(o)", do_object_get_path (x)));
+  g_variant_get (who_c, "(i)", &pid_c);
+  g_assert_cmpint (pid_c, ==, a.pid);
+
+  /* A dies: our proxy and the one C holds fail cleanly (zombies). */
+  kill (a.pid, SIGKILL);
+  g_assert_cmpint (test_wait_child (a.pid, 5000), !=, -1);
+  a.pid = 0;
+  g_clear_pointer (&who_a, g_variant_unref);
+  who_a = do_object_call_sync (x, THING, "Who", NULL, NULL, DO_CALL_FLAGS_NONE, 5000,
+                               NULL, NULL, &error);
+  g_assert_null (who_a);
+  g_assert_error (error, DO_ERROR, DO_ERROR_CONNECTION_DIED);
+  g_clear_error (&error);
+  g_clear_pointer (&who_c, g_variant_unref);
+  who_c = do_object_call_sync (c.root, REFS, "CallWho",
+                               g_variant_new ("(o)", do_object_get_path (x)),
+                               NULL, DO_CALL_FLAGS_NONE, 5000, NULL, NULL, &error);
+  g_assert_null (who_c);
+  g_assert_error (error, DO_ERROR, DO_ERROR_CONNECTION_DIED);
+
+  server_kill (&a);
+  server_kill (&c);
+}
+
+static void
+test_many_proxies (void)
+{
+  Server s = { 0, };
+
+  server_start (&s);
+  for (guint i = 0; i < 10000; i++)
+    {
+      g_autoptr(GVariant) r = call (s.root, REFS, "Make", NULL);
+      g_autoptr(DoObject) thing = reply_object (r);
+
+      g_assert_true (do_object_is_proxy (thing));
+      if (i % 1000 == 0)
+        g_assert_cmpuint (call_u (s.root, "Exports", NULL), <=, 2);
+    }
+  /* The last release goes before the next call: the table is empty. */
+  g_assert_cmpuint (call_u (s.root, "Exports", NULL), ==, 0);
+  g_assert_cmpuint (do_connection_get_n_proxies (s.connection), ==, 1);  /* the root */
+
+  /* Held proxies keep theirs, each counted once however often it came. */
+  {
+    g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func ((GDestroyNotify) do_object_unref);
+    g_autoptr(GVariant) r = call (s.root, REFS, "Make", NULL);
+    g_autoptr(DoObject) one = reply_object (r);
+
+    for (guint i = 0; i < 50; i++)
+      {
+        g_autoptr(GVariant) made = call (s.root, REFS, "Make", NULL);
+        g_autoptr(GVariant) same = call (s.root, REFS, "Same",
+                                         g_variant_new ("(o)", do_object_get_path (one)));
+        g_ptr_array_add (held, reply_object (made));
+      }
+    g_assert_cmpuint (call_u (s.root, "Exports", NULL), ==, 51);
+    g_clear_pointer (&held, g_ptr_array_unref);
+    g_assert_cmpuint (call_u (s.root, "Exports", NULL), ==, 1);
+  }
+  g_assert_cmpuint (call_u (s.root, "Exports", NULL), ==, 0);
+  server_kill (&s);
+}
+
+static void
+test_client_killed (void)
+{
+  Server s = { 0, };
+  int ready[2];
+  pid_t client;
+  gint64 deadline;
+  guint32 n;
+  char byte = 0;
+
+  server_start (&s);
+  g_assert_cmpint (pipe2 (ready, O_CLOEXEC), ==, 0);
+  client = fork ();
+  g_assert_cmpint (client, >=, 0);
+  if (client == 0)
+    {
+      g_autoptr(GError) error = NULL;
+      DoConnection *connection = do_connection_new_for_port_fd (s.port_fd, &error);
+      DoProxy *root;
+
+      if (!connection)
+        _exit (2);
+      root = do_connection_get_root_proxy (connection);
+      for (guint i = 0; i < 100; i++)
+        {
+          g_autoptr(GVariant) r = do_object_call_sync (root, REFS, "Make", NULL, NULL,
+                                                       DO_CALL_FLAGS_NONE, 5000, NULL,
+                                                       NULL, NULL);
+          if (!r)
+            _exit (3);
+          reply_object (r);  /* held until killed */
+        }
+      if (write (ready[1], "x", 1) != 1)
+        _exit (4);
+      for (;;)
+        pause ();
+    }
+  close (ready[1]);
+  g_assert_cmpint (read (ready[0], &byte, 1), ==, 1);
+  close (ready[0]);
+  g_assert_cmpuint (call_u (s.root, "Exports", NULL), ==, 100);
+
+  kill (client, SIGKILL);
+  g_assert_cmpint (test_wait_child (client, 5000), !=, -1);
+  /* The server notices the death on its own; each probe is a round trip. */
+  deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  while ((n = call_u (s.root, "Exports", NULL)) != 0 && g_get_monotonic_time () < deadline)
+    ;
+  g_assert_cmpuint (n, ==, 0);
+  server_kill (&s);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  node = g_dbus_node_info_new_for_xml (refs_xml, NULL);
+  g_assert_nonnull (node);
+
+  g_test_add_func ("/objref/callbacks-while-blocked", test_callbacks_while_blocked);
+  g_test_add_func ("/objref/nested", test_nested);
+  g_test_add_func ("/objref/identity", test_identity);
+  g_test_add_func ("/objref/third-process", test_third_process);
+  g_test_add_func ("/objref/many-proxies", test_many_proxies);
+  g_test_add_func ("/objref/client-killed", test_client_killed);
+  return g_test_run ();
+}
