@@ -57,6 +57,11 @@ DoRing *do_channel_get_ring (DoChannel *channel);
  * when nothing is there; DO_ERROR_CONNECTION_DIED on EOF; DO_ERROR_PROTOCOL
  * for a malformed message (the caller closes the connection). */
 DoMessage *do_channel_receive (DoChannel *channel, GError **error);
+/* The same; with a ring, @socket_readable FALSE says the caller's poll saw
+ * nothing on the socket, so an empty ring (no MARKER pending) answers
+ * G_IO_ERROR_WOULD_BLOCK without a system call. */
+DoMessage *do_channel_receive_full (DoChannel *channel, gboolean socket_readable,
+                                    GError **error);
 
 /* Waits until the channel is readable, hung up, or @deadline passes (with a
  * ring: spins first, then sleeps on its doorbell and the socket).  Returns

@@ -474,7 +474,7 @@ receive_socket (DoChannel *channel, GError **error)
  * message on the socket without a marker is a protocol error (an empty
  * ring still looks at the socket, for EOF). */
 static DoMessage *
-receive_ring (DoChannel *channel, GError **error)
+receive_ring (DoChannel *channel, gboolean socket_readable, GError **error)
 {
   DoMessage *msg;
   gsize len;
@@ -491,6 +491,15 @@ receive_ring (DoChannel *channel, GError **error)
         g_atomic_int_set (&channel->socket_next, TRUE);
         break;
       case DO_RING_EMPTY:
+        if (!socket_readable)
+          {
+            /* Nothing in the ring, and the caller saw nothing on the
+             * socket (whose EOF is the one other thing to read): no
+             * system call for it. */
+            g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                                 "nothing to receive");
+            return NULL;
+          }
         break;
       case DO_RING_ERROR:
       default:
@@ -510,9 +519,16 @@ receive_ring (DoChannel *channel, GError **error)
 }
 
 DoMessage *
-do_channel_receive (DoChannel *channel, GError **error)
+do_channel_receive_full (DoChannel *channel, gboolean socket_readable, GError **error)
 {
   if (!channel->rbuf)
     channel->rbuf = g_malloc (DO_WIRE_MAX_PACKET);
-  return channel->ring ? receive_ring (channel, error) : receive_socket (channel, error);
+  return channel->ring ? receive_ring (channel, socket_readable, error)
+                       : receive_socket (channel, error);
+}
+
+DoMessage *
+do_channel_receive (DoChannel *channel, GError **error)
+{
+  return do_channel_receive_full (channel, TRUE, error);
 }

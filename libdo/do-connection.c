@@ -37,6 +37,9 @@
 #include <unistd.h>
 
 #define MAX_READS_PER_DISPATCH 64
+/* How long a source with a ring keeps serving (and spinning for) messages
+ * before it gives its context back to other sources. */
+#define MAX_SPIN_DISPATCH_US 1000
 
 /* The GSource refers to its connection weakly: a dispatch racing the last
  * unref must not touch a freed connection.  This lock guards that edge. */
@@ -46,6 +49,9 @@ struct _ConnSource {
   GSource source;
   DoConnection *connection; /* protected by source_conn */
   gpointer tag;
+  gpointer doorbell_tag;    /* the ring's doorbell, or NULL */
+  gboolean spin_more;       /* yielded while the peer was still busy */
+  DoChannel *channel;       /* a reference: polled without source_conn */
 };
 
 static void connection_die (DoConnection *connection, GError *error);
@@ -163,15 +169,17 @@ run_completions (DoConnection *connection, GQueue *done_tasks)
 }
 
 /* Reads what is there, up to @max messages (stopping early once @until is
- * done).  Called with @lock held.  On EOF or a bad message the connection
+ * done).  @socket_readable: whether a poll saw the socket readable (with a
+ * ring, an empty ring then costs no system call).  Called with @lock held.  On EOF or a bad message the connection
  * dies: returns the error to pass to connection_die() after unlocking. */
 static GError *
-read_locked (DoConnection *connection, guint max, Pending *until, GQueue *done_tasks)
+read_locked (DoConnection *connection, guint max, Pending *until, gboolean socket_readable,
+             GQueue *done_tasks)
 {
   for (guint i = 0; i < max && connection->alive; i++)
     {
       GError *error = NULL;
-      DoMessage *msg = do_channel_receive (connection->channel, &error);
+      DoMessage *msg = do_channel_receive_full (connection->channel, socket_readable, &error);
 
       if (!msg)
         {
@@ -306,6 +314,9 @@ conn_source_prepare (GSource *source, gint *timeout)
   gboolean ready = FALSE;
 
   *timeout = -1;
+  /* A record left in the ring rings no doorbell again. */
+  if (cs->spin_more || (cs->doorbell_tag && do_channel_has_pending (cs->channel)))
+    return TRUE;
   G_LOCK (source_conn);
   if (cs->connection && !cs->connection->is_vending)
     {
@@ -324,6 +335,8 @@ conn_source_check (GSource *source)
   gint timeout;
 
   if (g_source_query_unix_fd (source, cs->tag) != 0)
+    return TRUE;
+  if (cs->doorbell_tag && g_source_query_unix_fd (source, cs->doorbell_tag) != 0)
     return TRUE;
   return conn_source_prepare (source, &timeout);
 }
@@ -367,22 +380,57 @@ conn_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
       return G_SOURCE_CONTINUE;
     }
 
-  g_mutex_lock (&connection->lock);
-  error = read_locked (connection, MAX_READS_PER_DISPATCH, NULL, &done_tasks);
-  g_mutex_unlock (&connection->lock);
-  run_completions (connection, &done_tasks);
-  dispatch_incoming (connection);
+  /* With a ring, a peer that calls again soon is served without sleeping:
+   * after each round the source spins (adaptively, bounded) for the next
+   * message.  Past MAX_SPIN_DISPATCH_US it lets the context run its other
+   * sources, and comes straight back (spin_more) rather than sleeping. */
+  gint64 until = g_get_monotonic_time () + MAX_SPIN_DISPATCH_US;
+  gboolean socket_readable = g_source_query_unix_fd (source, cs->tag) != 0;
+  gboolean rung = cs->doorbell_tag && g_source_query_unix_fd (source, cs->doorbell_tag) != 0;
+
+  cs->spin_more = FALSE;
+  for (;;)
+    {
+      if (rung)
+        do_channel_ack_doorbell (connection->channel);
+      rung = FALSE;
+      g_mutex_lock (&connection->lock);
+      error = read_locked (connection, MAX_READS_PER_DISPATCH, NULL, socket_readable,
+                           &done_tasks);
+      socket_readable = FALSE;  /* the spins below look at the ring only */
+      g_mutex_unlock (&connection->lock);
+      run_completions (connection, &done_tasks);
+      dispatch_incoming (connection);
+      if (error || !cs->doorbell_tag || !do_connection_is_alive (connection))
+        break;
+      if (g_get_monotonic_time () >= until)
+        {
+          cs->spin_more = TRUE;
+          break;
+        }
+      if (!do_channel_spin (connection->channel, until))
+        break;
+    }
   if (error)
     connection_die (connection, error);
   do_connection_unref (connection);
   return G_SOURCE_CONTINUE;
 }
 
+static void
+conn_source_finalize (GSource *source)
+{
+  ConnSource *cs = (ConnSource *) source;
+
+  g_clear_pointer (&cs->channel, do_channel_unref);
+}
+
 static GSourceFuncs conn_source_funcs = {
   conn_source_prepare,
   conn_source_check,
   conn_source_dispatch,
-  NULL, NULL, NULL,
+  conn_source_finalize,
+  NULL, NULL,
 };
 
 static void
@@ -391,9 +439,19 @@ attach_source (DoConnection *connection)
   ConnSource *cs = (ConnSource *) g_source_new (&conn_source_funcs, sizeof (ConnSource));
 
   cs->connection = connection;
+  cs->channel = do_channel_ref (connection->channel);
   cs->tag = g_source_add_unix_fd (&cs->source, do_channel_get_fd (connection->channel),
                                   G_IO_IN | G_IO_HUP | G_IO_ERR);
+  if (do_channel_get_doorbell_fd (connection->channel) >= 0)
+    cs->doorbell_tag = g_source_add_unix_fd (&cs->source,
+                                             do_channel_get_doorbell_fd (connection->channel),
+                                             G_IO_IN);
   g_source_set_name (&cs->source, connection->is_vending ? "DoConnection port" : "DoConnection");
+  /* Not blocked while it dispatches: blocking removes and re-adds its fds,
+   * and GLib wakes the context for each (four system calls per message).
+   * Dispatching nested is safe: reading is under the lock, and a sync call
+   * in a handler already serves calls nested. */
+  g_source_set_can_recurse (&cs->source, TRUE);
   g_source_set_priority (&cs->source, G_PRIORITY_DEFAULT);
   connection->source = cs;
   g_source_attach (&cs->source, connection->context);
@@ -664,6 +722,26 @@ do_connection_is_alive (DoConnection *connection)
 }
 
 /**
+ * do_connection_uses_shm:
+ * @connection: a peer connection.
+ *
+ * Whether calls on @connection take the shared-memory fast path: the
+ * client offered a ring and the server took it (neither side has
+ * `PORTER_NO_SHM=1`).  Messages with fds or too big for the ring go over
+ * the socket either way, in order.
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: %TRUE with a shared-memory ring.
+ */
+gboolean
+do_connection_uses_shm (DoConnection *connection)
+{
+  g_return_val_if_fail (connection != NULL, FALSE);
+  return do_channel_get_ring (connection->channel) != NULL;
+}
+
+/**
  * do_connection_get_peer_credentials:
  * @connection: a peer connection.
  *
@@ -896,16 +974,41 @@ send_refusal (DoChannel *channel, GError *why)
   do_message_unref (msg);
 }
 
+/* The shared-memory ring a CONNECT offers, if it offers one and we take
+ * it (not with $PORTER_NO_SHM=1).  A bad offer is declined, not fatal: the
+ * socket still works. */
+static DoRing *
+accept_ring (DoMessage *connect)
+{
+  g_autoptr(GError) error = NULL;
+  DoRing *ring;
+
+  if (connect->n_fds != 1 + DO_RING_N_FDS)
+    return NULL;
+  if (do_ring_configured_size () == 0)
+    return NULL;  /* the fds are closed with the message */
+  ring = do_ring_attach (connect->fds + 1, DO_RING_N_FDS, &error);
+  for (guint i = 1; i < connect->n_fds; i++)
+    connect->fds[i] = -1;  /* taken */
+  if (!ring)
+    g_message ("declining the shared-memory offer of pid %d: %s",
+               connect->creds.pid, error->message);
+  return ring;
+}
+
 static void
 accept_one (DoConnection *vending, DoMessage *connect)
 {
   g_autoptr(GError) error = NULL;
+  g_autoptr(DoRing) ring = NULL;
+  GVariantDict answer;
   DoChannel *channel;
   DoConnection *client;
   DoMessage *hello;
   int fd = connect->fds[0];
 
   connect->fds[0] = -1;
+  ring = accept_ring (connect);
   channel = do_channel_new (fd, &error);
   if (!channel)
     {
@@ -931,11 +1034,19 @@ accept_one (DoConnection *vending, DoMessage *connect)
   g_ptr_array_add (vending->clients, do_connection_ref (client));
   g_mutex_unlock (&vending->lock);
 
-  hello = do_message_new (DO_MESSAGE_HELLO, 0, NULL, NULL, NULL);
+  g_variant_dict_init (&answer, NULL);
+  g_variant_dict_insert (&answer, "shm-ring", "b", ring != NULL);
+  hello = do_message_new (DO_MESSAGE_HELLO, 0, NULL, NULL,
+                          g_variant_new ("(@a{sv})", g_variant_dict_end (&answer)));
   if (!do_channel_send (channel, hello, 0, &error))
     connection_die (client, g_steal_pointer (&error));
   else
-    attach_source (client);
+    {
+      /* Both ends switch right after HELLO, before any other message. */
+      if (ring)
+        do_channel_attach_ring (channel, ring, &connect->creds);
+      attach_source (client);
+    }
   do_message_unref (hello);
   do_connection_unref (client);
 }
@@ -1050,6 +1161,36 @@ do_connection_unregister_name (DoConnection  *connection,
 /* ---------------------------------------------------------------- */
 /* Client side */
 
+/* The shared-memory ring to offer with CONNECT, or NULL (turned off, or
+ * no memfd: the socket alone works). */
+static DoRing *
+offer_ring (void)
+{
+  g_autoptr(GError) error = NULL;
+  guint32 size = do_ring_configured_size ();
+  DoRing *ring;
+
+  if (size == 0)
+    return NULL;
+  ring = do_ring_new (size, &error);
+  if (!ring)
+    g_message ("no shared-memory fast path: %s", error->message);
+  return ring;
+}
+
+/* Whether the server's HELLO took our ring. */
+static gboolean
+ring_accepted (DoMessage *hello)
+{
+  g_autoptr(GVariant) dict = NULL;
+  gboolean accepted = FALSE;
+
+  if (!g_variant_is_of_type (hello->body, G_VARIANT_TYPE ("(a{sv})")))
+    return FALSE;
+  g_variant_get (hello->body, "(@a{sv})", &dict);
+  return g_variant_lookup (dict, "shm-ring", "b", &accepted) && accepted;
+}
+
 /**
  * do_connection_new_for_port_fd:
  * @port_fd: a send right to a vending connection's port (borrowed).
@@ -1070,6 +1211,7 @@ do_connection_new_for_port_fd (int      port_fd,
   g_autoptr(DoChannel) port = NULL;
   g_autoptr(DoMessage) connect = NULL;
   g_autoptr(DoMessage) answer = NULL;
+  g_autoptr(DoRing) ring = NULL;
   DoChannel *ours, *theirs;
   DoConnection *connection;
   gint64 deadline = _do_deadline_after (DO_DEFAULT_TIMEOUT_MS);
@@ -1088,11 +1230,14 @@ do_connection_new_for_port_fd (int      port_fd,
   if (!do_channel_new_pair (&ours, &theirs, error))
     return NULL;
 
+  ring = offer_ring ();
   connect = do_message_new (DO_MESSAGE_CONNECT, 0, NULL, NULL, NULL);
-  fds = g_new (int, 1);
-  fds[0] = dup (do_channel_get_fd (theirs));
+  fds = g_new (int, 1 + DO_RING_N_FDS);
+  fds[0] = fcntl (do_channel_get_fd (theirs), F_DUPFD_CLOEXEC, 3);
   do_channel_unref (theirs);
-  do_message_take_fds (connect, fds, 1, NULL);
+  if (ring && !do_ring_dup_fds (ring, fds + 1, NULL))
+    g_clear_pointer (&ring, do_ring_unref);
+  do_message_take_fds (connect, fds, ring ? 1 + DO_RING_N_FDS : 1, NULL);
   if (!do_channel_send (port, connect, deadline, error))
     {
       do_channel_unref (ours);
@@ -1131,6 +1276,8 @@ do_connection_new_for_port_fd (int      port_fd,
       return NULL;
     }
 
+  if (ring && ring_accepted (answer))
+    do_channel_attach_ring (ours, ring, &answer->creds);
   connection = connection_alloc (FALSE, ours);
   connection->peer_creds = answer->creds;
   attach_source (connection);
@@ -1216,25 +1363,39 @@ _do_connection_send_call (DoConnection *connection, DoMessage *msg, Pending *p, 
   return FALSE;
 }
 
-static void
+/* Waits for something to read; returns whether the socket itself is
+ * readable (else only the ring, or a wake-up). */
+static gboolean
 wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancellable)
 {
-  struct pollfd pfd[3] = {
+  gboolean socket_readable;
+
+  struct pollfd pfd[4] = {
     { .fd = do_channel_get_fd (connection->channel), .events = POLLIN },
     { .fd = connection->wake_fd, .events = POLLIN },
+    { .fd = do_channel_get_doorbell_fd (connection->channel), .events = POLLIN },
     { .fd = -1, .events = POLLIN },
   };
-  guint n = 2;
+  guint n = 3;
 
-  if (cancellable && (pfd[2].fd = g_cancellable_get_fd (cancellable)) >= 0)
-    n = 3;
+  /* With a ring the reply often comes within a spin: no sleep at all. */
+  if (do_channel_spin (connection->channel, deadline))
+    return FALSE;
+  if (cancellable && (pfd[3].fd = g_cancellable_get_fd (cancellable)) >= 0)
+    n = 4;
   if (poll (pfd, n, do_poll_timeout (deadline)) > 0 && (pfd[1].revents & POLLIN))
     {
       eventfd_t v;
       eventfd_read (connection->wake_fd, &v);
     }
-  if (n == 3)
+  /* Without a ring the socket is all there is: a wake-up with nothing
+   * there costs one EAGAIN, as before. */
+  socket_readable = pfd[0].revents != 0 || pfd[2].fd < 0;
+  if (pfd[2].fd >= 0)
+    do_channel_ack_doorbell (connection->channel);
+  if (n == 4)
     g_cancellable_release_fd (cancellable);
+  return socket_readable;
 }
 
 /* Waits for @p on the calling thread, reading the socket itself and
@@ -1274,11 +1435,13 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
 
           /* Poll first: a reply from another process is never already in,
            * and a speculative recvmsg costs a system call per call. */
+          gboolean socket_readable;
+
           connection->reading = TRUE;
           g_mutex_unlock (&connection->lock);
-          wait_readable (connection, deadline, cancellable);
+          socket_readable = wait_readable (connection, deadline, cancellable);
           g_mutex_lock (&connection->lock);
-          death = read_locked (connection, G_MAXUINT, p, &done_tasks);
+          death = read_locked (connection, G_MAXUINT, p, socket_readable, &done_tasks);
           connection->reading = FALSE;
           g_cond_broadcast (&connection->cond);
           if (death || !g_queue_is_empty (&done_tasks))
@@ -1289,8 +1452,10 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
                 connection_die (connection, death);
               g_mutex_lock (&connection->lock);
             }
-          /* Calls that arrived while we read are for the context. */
-          if (!may_dispatch && !g_queue_is_empty (&connection->incoming))
+          /* Calls that arrived while we read are for the context, and so
+           * are records we left in the ring (they ring no doorbell). */
+          if ((!may_dispatch && !g_queue_is_empty (&connection->incoming)) ||
+              do_channel_has_pending (connection->channel))
             g_main_context_wakeup (connection->context);
         }
       else

@@ -75,6 +75,7 @@ DO_API DoConnection *do_connection_ref (DoConnection *connection);
 DO_API void do_connection_unref (DoConnection *connection);
 DO_API void do_connection_close (DoConnection *connection);
 DO_API gboolean do_connection_is_alive (DoConnection *connection);
+DO_API gboolean do_connection_uses_shm (DoConnection *connection);
 DO_API const DoCredentials *do_connection_get_peer_credentials (DoConnection *connection);
 DO_API void do_connection_set_timeouts (DoConnection *connection,
                                         gint          request_timeout_ms,

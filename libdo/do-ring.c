@@ -26,13 +26,17 @@
 #define RECORD_MESSAGE 1u
 #define RECORD_MARKER 2u
 
-/* Spinning: at most MAX_SPIN_NS (about one sleep-and-wake); a budget that
- * fell under MIN_SPIN_NS is 0, and then every PROBE_EVERY-th wait spins
+/* Spinning: a spin that finds a record sets the budget to twice the wait
+ * it saw (the peer's answer time, with room), at most MAX_SPIN_NS (a few
+ * sleep-and-wakes: a peer that slept must be caught once for both sides to
+ * spin again) if that is more; one that finds nothing shrinks it by a
+ * quarter.  A budget
+ * under MIN_SPIN_NS is 0, and then every PROBE_EVERY-th wait spins
  * PROBE_SPIN_NS to find out whether the peer got fast again. */
-#define MAX_SPIN_NS 20000
+#define MAX_SPIN_NS 50000
 #define MIN_SPIN_NS 500
-#define PROBE_SPIN_NS 2000
-#define PROBE_EVERY 16
+#define PROBE_SPIN_NS MAX_SPIN_NS
+#define PROBE_EVERY 64
 
 /* One direction's control words, in the shared page.  Producer-written and
  * consumer-written words sit on different cache lines. */
@@ -212,7 +216,10 @@ do_ring_new (guint32 ring_size, GError **error)
   h->ring_size = ring_size;
   h->header_size = HEADER_SIZE;
   for (guint i = 0; i < 2; i++)
-    atomic_store (&h->control[i].consumer_sleeping, 1);
+    {
+      atomic_store (&h->control[i].consumer_sleeping, 1);
+      atomic_store (&h->control[i].producer_cpu, -1);  /* not pushed yet */
+    }
   return ring_wrap (map, ring_size, fds, 0);
 
 fail:
@@ -596,9 +603,9 @@ do_ring_spin (DoRing *ring, gint64 deadline)
         break;
     }
   if (found)
-    budget = MIN (MAX_SPIN_NS, MAX (budget * 2, MIN_SPIN_NS));
+    budget = CLAMP (MAX (budget, 2 * (now - start)), MIN_SPIN_NS, MAX_SPIN_NS);
   else
-    budget = budget / 2 < MIN_SPIN_NS ? 0 : budget / 2;
+    budget = budget - budget / 4 < MIN_SPIN_NS ? 0 : budget - budget / 4;
   atomic_store_explicit (&ring->spin_ns, budget, memory_order_relaxed);
   return rearm (ring) || found;
 }

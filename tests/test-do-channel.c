@@ -2,6 +2,7 @@
  * socketpairs (libdo/do-channel.c, libdo/do-ring.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "libdo/do-channel-private.h"
+#include "libdo/do-wire-private.h"
 #include "libdo/do-error.h"
 #include "do-test-util.h"
 
@@ -405,6 +406,68 @@ test_corrupting_peer (void)
     }
 }
 
+/* Encodes a CALL whose body is @len raw bytes of @type, and decodes it. */
+static DoMessage *
+roundtrip_raw_body (const gchar *type, const guint8 *bytes, gsize len, GError **error)
+{
+  g_autoptr(DoMessage) msg = NULL;
+  g_autoptr(GBytes) packet = NULL;
+
+  msg = do_message_new (DO_MESSAGE_CALL, 1, NULL, "Put",
+                        g_variant_new_from_data (G_VARIANT_TYPE (type), bytes, len,
+                                                 TRUE, NULL, NULL));
+  msg->serial = 1;
+  packet = do_wire_encode (msg, FALSE);
+  return do_wire_decode (g_bytes_get_data (packet, NULL), g_bytes_get_size (packet),
+                         NULL, 0, error);
+}
+
+/* Bulk bodies, `(F..., aT)`, skip GLib's element-by-element normal-form
+ * check: their own check must still refuse what GLib would. */
+static void
+test_bulk_normal_form (void)
+{
+  gsize len = 8 + 8 * 1000;
+  g_autofree guint8 *b = g_malloc0 (len);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoMessage) msg = NULL;
+
+  /* (yat): y, 7 bytes of padding, then the array. */
+  b[0] = 7;
+  msg = roundtrip_raw_body ("(yat)", b, len, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&msg, do_message_unref);
+
+  b[3] = 1;  /* padding that is not zero */
+  msg = roundtrip_raw_body ("(yat)", b, len, &error);
+  g_assert_null (msg);
+  g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
+  g_clear_error (&error);
+  b[3] = 0;
+
+  /* An array size that is not a multiple of its element's. */
+  msg = roundtrip_raw_body ("(yat)", b, len - 3, &error);
+  g_assert_null (msg);
+  g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
+  g_clear_error (&error);
+
+  /* (uab): booleans must be 0 or 1. */
+  msg = roundtrip_raw_body ("(uab)", b, len, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&msg, do_message_unref);
+  b[len - 1] = 2;
+  msg = roundtrip_raw_body ("(uab)", b, len, &error);
+  g_assert_null (msg);
+  g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
+  g_clear_error (&error);
+
+  /* (ay): any bytes. */
+  memset (b, 0xff, len);
+  msg = roundtrip_raw_body ("(ay)", b, len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_get_size (msg->body), ==, len);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -417,5 +480,6 @@ main (int argc, char **argv)
   g_test_add_func ("/do/channel/ring/wait-deadline", test_wait_deadline);
   g_test_add_func ("/do/channel/ring/main-context", test_main_context);
   g_test_add_func ("/do/channel/ring/corrupting-peer", test_corrupting_peer);
+  g_test_add_func ("/do/wire/bulk-normal-form", test_bulk_normal_form);
   return g_test_run ();
 }

@@ -85,6 +85,18 @@ static const gchar bench_xml[] =
   "      <arg type='i' name='b' direction='in'/>"
   "      <arg type='i' name='sum' direction='out'/>"
   "    </method>"
+  "    <method name='Log'>"
+  "      <arg type='ay' name='data' direction='in'/>"
+  "      <annotation name='org.freedesktop.DBus.Method.NoReply' value='true'/>"
+  "    </method>"
+  "    <method name='Count'>"
+  "      <arg type='t' name='logged' direction='out'/>"
+  "    </method>"
+  "    <method name='Size'>"
+  "      <arg type='ay' name='data' direction='in'/>"
+  "      <arg type='t' name='size' direction='out'/>"
+  "      <arg type='y' name='last' direction='out'/>"
+  "    </method>"
   "  </interface>"
   "</node>";
 
@@ -485,8 +497,24 @@ porter_add (DoObject      *object,
             gpointer       user_data,
             GError       **error)
 {
+  static guint64 logged;
   gint32 a, b;
 
+  if (g_strcmp0 (method, "Log") == 0)
+    {
+      logged++;
+      return NULL;
+    }
+  if (g_strcmp0 (method, "Count") == 0)
+    return g_variant_new ("(t)", logged);
+  if (g_strcmp0 (method, "Size") == 0)
+    {
+      g_autoptr(GVariant) data = g_variant_get_child_value (parameters, 0);
+      gsize n = g_variant_n_children (data);
+      const guint8 *bytes = g_variant_get_fixed_array (data, &n, 1);
+
+      return g_variant_new ("(ty)", (guint64) n, n ? bytes[n - 1] : 0);
+    }
   if (g_strcmp0 (method, "Add") != 0)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_UNKNOWN_METHOD,
@@ -537,83 +565,219 @@ serve_porter (void)
   return 0;
 }
 
-static gboolean
-case_porter_call (const CaseParams *params, gint64 *samples, GError **error)
-{
-  g_autoptr(DoConnection) conn = NULL;
-  g_autoptr(DoProxy) proxy = NULL;
-  gboolean ok = TRUE;
+/* A Porter server process and a connection to it. */
+typedef struct {
   pid_t pid;
-  int ctl, port_fd = -1;
+  int ctl;
+  DoConnection *conn;
+  DoProxy *proxy;
+} PorterPeer;
+
+static void
+porter_close (PorterPeer *peer)
+{
+  g_clear_pointer (&peer->proxy, do_proxy_unref);
+  if (peer->conn)
+    do_connection_close (peer->conn);
+  g_clear_pointer (&peer->conn, do_connection_unref);
+  if (peer->ctl >= 0)
+    {
+      close (peer->ctl);
+      reap_child (peer->pid);
+    }
+  peer->ctl = -1;
+}
+
+/* Starts a server and connects to it, over the shared-memory fast path if
+ * @shm, else over the socket alone (the client does not offer a ring). */
+static gboolean
+porter_open (PorterPeer *peer, gboolean shm, GError **error)
+{
+  gboolean had_no_shm = g_getenv ("PORTER_NO_SHM") != NULL;
+  g_autofree gchar *saved = g_strdup (g_getenv ("PORTER_NO_SHM"));
+  int port_fd = -1;
   char tag[8];
 
-  ctl = spawn_server ("porter", NULL, &pid, error);
-  if (ctl < 0)
+  peer->ctl = spawn_server ("porter", NULL, &peer->pid, error);
+  if (peer->ctl < 0)
     return FALSE;
-
-  if (control_recv (ctl, tag, sizeof tag, &port_fd, error) < 0)
-    goto fail;
+  if (control_recv (peer->ctl, tag, sizeof tag, &port_fd, error) < 0)
+    return FALSE;
   if (port_fd < 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                    "the server could not vend its object");
-      goto fail;
+      return FALSE;
     }
 
   /* The port fd is borrowed: the connection has its own socket. */
-  conn = do_connection_new_for_port_fd (port_fd, error);
+  if (shm)
+    g_unsetenv ("PORTER_NO_SHM");
+  else
+    g_setenv ("PORTER_NO_SHM", "1", TRUE);
+  peer->conn = do_connection_new_for_port_fd (port_fd, error);
+  if (had_no_shm)
+    g_setenv ("PORTER_NO_SHM", saved, TRUE);
+  else
+    g_unsetenv ("PORTER_NO_SHM");
   close (port_fd);
-  port_fd = -1;
-  if (!conn)
-    goto fail;
-  proxy = do_connection_get_root_proxy (conn);  /* (transfer full) */
-  if (!proxy)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "no root proxy");
-      goto fail;
-    }
+  if (!peer->conn)
+    return FALSE;
+  peer->proxy = do_connection_get_root_proxy (peer->conn);
+  return TRUE;
+}
 
+static gboolean
+porter_rtt (PorterPeer *peer, const CaseParams *params, gint64 *samples, GError **error)
+{
   for (guint i = 0; i < params->warmup + params->iterations; i++)
     {
       gint32 a = (gint32) i, b = 7, sum = 0;
       gint64 t0 = now_ns ();
       g_autoptr(GVariant) reply =
-        do_proxy_call_sync (proxy, "Add", g_variant_new ("(ii)", a, b),
+        do_proxy_call_sync (peer->proxy, "Add", g_variant_new ("(ii)", a, b),
                             DO_CALL_FLAGS_NONE, -1, NULL, error);
       gint64 t1 = now_ns ();
 
       if (!reply)
-        goto fail;
+        return FALSE;
       if (!g_variant_is_of_type (reply, G_VARIANT_TYPE ("(i)")))
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                        "reply of type %s, expected (i)",
                        g_variant_get_type_string (reply));
-          goto fail;
+          return FALSE;
         }
       g_variant_get (reply, "(i)", &sum);
       if (sum != a + b)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                        "%d + %d gave %d", a, b, sum);
-          goto fail;
+          return FALSE;
         }
       if (i >= params->warmup)
         samples[i - params->warmup] = t1 - t0;
     }
-  goto out;
+  return TRUE;
+}
 
-fail:
-  ok = FALSE;
-out:
-  g_clear_pointer (&proxy, do_proxy_unref);
-  if (conn)
-    do_connection_close (conn);
-  g_clear_pointer (&conn, do_connection_unref);
-  if (port_fd >= 0)
-    close (port_fd);
-  close (ctl);
-  reap_child (pid);
+/* porter-call-rtt: the socket path (no shared-memory ring). */
+static gboolean
+case_porter_call (const CaseParams *params, gint64 *samples, GError **error)
+{
+  PorterPeer peer = { .ctl = -1 };
+  gboolean ok = porter_open (&peer, FALSE, error) && porter_rtt (&peer, params, samples, error);
+
+  porter_close (&peer);
+  return ok;
+}
+
+/* porter-shm-rtt: the same over the shared-memory fast path. */
+static gboolean
+case_porter_shm (const CaseParams *params, gint64 *samples, GError **error)
+{
+  PorterPeer peer = { .ctl = -1 };
+  gboolean ok = porter_open (&peer, TRUE, error) && porter_rtt (&peer, params, samples, error);
+
+  if (ok && !do_connection_uses_shm (peer.conn))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "the server declined the ring");
+      ok = FALSE;
+    }
+  porter_close (&peer);
+  return ok;
+}
+
+/* porter-oneway-throughput: 64-byte oneway calls, timed per batch. */
+#define ONEWAY_BATCH 1000
+
+static gboolean
+case_porter_oneway (const CaseParams *params, gint64 *samples, GError **error)
+{
+  PorterPeer peer = { .ctl = -1 };
+  guint8 payload[64];
+  guint64 sent = 0, logged = 0;
+  gboolean ok = porter_open (&peer, TRUE, error);
+
+  memset (payload, 0x5a, sizeof payload);
+  for (guint i = 0; ok && i < params->warmup + params->iterations; i += ONEWAY_BATCH)
+    {
+      gint64 t0 = now_ns ();
+      guint n = MIN (ONEWAY_BATCH, params->warmup + params->iterations - i);
+
+      for (guint j = 0; ok && j < n; j++, sent++)
+        ok = do_proxy_call_oneway (peer.proxy, "Log",
+                                   g_variant_new ("(@ay)",
+                                                  g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                                             payload, sizeof payload, 1)),
+                                   error);
+      for (guint j = 0; ok && j < n; j++)
+        if (i + j >= params->warmup)
+          samples[i + j - params->warmup] = (now_ns () - t0) / n;
+    }
+  if (ok)
+    {
+      /* Every one arrived: the count comes back after them, in order. */
+      g_autoptr(GVariant) reply = do_proxy_call_sync (peer.proxy, "Count", NULL,
+                                                      DO_CALL_FLAGS_NONE, -1, NULL, error);
+      ok = reply != NULL;
+      if (ok)
+        g_variant_get (reply, "(t)", &logged);
+      if (ok && logged != sent)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "sent %" G_GUINT64_FORMAT " oneway calls, %" G_GUINT64_FORMAT " arrived",
+                       sent, logged);
+          ok = FALSE;
+        }
+    }
+  porter_close (&peer);
+  return ok;
+}
+
+/* porter-bulk-64mib: a 64 MiB `ay` argument, out of line, and its size
+ * back. */
+#define BULK_BYTES (64u << 20)
+
+static gboolean
+case_porter_bulk (const CaseParams *params, gint64 *samples, GError **error)
+{
+  PorterPeer peer = { .ctl = -1 };
+  g_autofree guint8 *data = g_malloc (BULK_BYTES);
+  gboolean ok = porter_open (&peer, TRUE, error);
+
+  for (gsize i = 0; i < BULK_BYTES; i += 4096)
+    data[i] = (guint8) (i >> 12);
+  for (guint i = 0; ok && i < params->warmup + params->iterations; i++)
+    {
+      g_autoptr(GVariant) reply = NULL;
+      gint64 t0 = now_ns ();
+      guint64 size = 0;
+      guint8 last = 0;
+
+      data[BULK_BYTES - 1] = (guint8) i;
+      /* The caller's buffer, not a copy: the copy into the message is the
+       * one being measured. */
+      reply = do_proxy_call_sync (peer.proxy, "Size",
+                                  g_variant_new ("(@ay)",
+                                                 g_variant_new_from_data (G_VARIANT_TYPE_BYTESTRING,
+                                                                          data, BULK_BYTES, TRUE,
+                                                                          NULL, NULL)),
+                                  DO_CALL_FLAGS_NONE, -1, NULL, error);
+      if (i >= params->warmup)
+        samples[i - params->warmup] = now_ns () - t0;
+      ok = reply != NULL;
+      if (ok)
+        g_variant_get (reply, "(ty)", &size, &last);
+      if (ok && (size != BULK_BYTES || last != (guint8) i))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "sent %u bytes ending in %u, the server saw %" G_GUINT64_FORMAT " ending in %u",
+                       BULK_BYTES, (guint8) i, size, last);
+          ok = FALSE;
+        }
+    }
+  porter_close (&peer);
   return ok;
 }
 
@@ -923,9 +1087,9 @@ out:
 
 /* floor-seqpacket-samecore-rtt ------------------------------------------ */
 
-/* floor-seqpacket-rtt with the client and the server on the client's CPU. */
+/* Runs @func with the client and the server on the client's CPU. */
 static gboolean
-case_floor_seqpacket_samecore (const CaseParams *params, gint64 *samples, GError **error)
+run_samecore (CaseFunc func, const CaseParams *params, gint64 *samples, GError **error)
 {
   cpu_set_t saved_self, saved_server = server_cpus, one;
   gboolean saved_pinned = pinned, ok;
@@ -947,11 +1111,23 @@ case_floor_seqpacket_samecore (const CaseParams *params, gint64 *samples, GError
     }
   server_cpus = one;
   pinned = TRUE;
-  ok = case_floor_seqpacket (params, samples, error);
+  ok = func (params, samples, error);
   server_cpus = saved_server;
   pinned = saved_pinned;
   sched_setaffinity (0, sizeof saved_self, &saved_self);
   return ok;
+}
+
+static gboolean
+case_floor_seqpacket_samecore (const CaseParams *params, gint64 *samples, GError **error)
+{
+  return run_samecore (case_floor_seqpacket, params, samples, error);
+}
+
+static gboolean
+case_porter_shm_samecore (const CaseParams *params, gint64 *samples, GError **error)
+{
+  return run_samecore (case_porter_shm, params, samples, error);
 }
 
 /* floor-shm-spin-rtt ---------------------------------------------------- */
@@ -1139,7 +1315,11 @@ case_floor_memcpy (const CaseParams *params, gint64 *samples, GError **error)
 static gsize
 case_bytes (const char *name)
 {
-  return strcmp (name, "floor-memcpy-64mib") == 0 ? MEMCPY_BYTES : 0;
+  if (strcmp (name, "floor-memcpy-64mib") == 0)
+    return MEMCPY_BYTES;
+  if (strcmp (name, "porter-bulk-64mib") == 0)
+    return BULK_BYTES;
+  return 0;
 }
 
 /* ------------------------------------------------------------------- main */
@@ -1159,7 +1339,11 @@ static Case cases[] = {
   { "gdbus-daemon-rtt", case_gdbus_daemon, 5000, { 0, 0, 0 }, FALSE },
   { "floor-shm-spin-rtt", case_floor_shm_spin, 20000, { 0, 0, 0 }, FALSE },
   { "floor-seqpacket-samecore-rtt", case_floor_seqpacket_samecore, 20000, { 0, 0, 0 }, FALSE },
+  { "porter-shm-rtt", case_porter_shm, 20000, { 0, 0, 0 }, FALSE },
+  { "porter-shm-samecore-rtt", case_porter_shm_samecore, 20000, { 0, 0, 0 }, FALSE },
+  { "porter-oneway-throughput", case_porter_oneway, 1000000, { 0, 0, 0 }, FALSE },
   { "floor-memcpy-64mib", case_floor_memcpy, 50, { 0, 0, 0 }, FALSE },
+  { "porter-bulk-64mib", case_porter_bulk, 50, { 0, 0, 0 }, FALSE },
 };
 
 static const Case *
@@ -1297,6 +1481,11 @@ main (int argc, char **argv)
   print_ratio (ratios, "porter-call-rtt", "floor-seqpacket-rtt");
   print_ratio (ratios, "gdbus-daemon-rtt", "porter-call-rtt");
   print_ratio (ratios, "gdbus-daemon-rtt", "floor-seqpacket-rtt");
+  print_ratio (ratios, "porter-typed-rtt", "porter-call-rtt");
+  print_ratio (ratios, "porter-shm-rtt", "floor-shm-spin-rtt");
+  print_ratio (ratios, "floor-seqpacket-rtt", "porter-shm-rtt");
+  print_ratio (ratios, "porter-shm-samecore-rtt", "floor-seqpacket-samecore-rtt");
+  print_ratio (ratios, "floor-memcpy-64mib", "porter-bulk-64mib");
   g_print ("{\"ratios\": {%s}}\n", ratios->str);
 
   return status;
