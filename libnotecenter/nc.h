@@ -80,4 +80,5 @@
 #include <libnotecenter/nc-notification.h>
 #include <libnotecenter/nc-center.h>
 #include <libnotecenter/nc-queue.h>
+#include <libnotecenter/nc-notify.h>
 #undef NC_INSIDE
