@@ -3,13 +3,10 @@
  * Finds the per-user broker's socket, connects to it (starting the broker
  * when none answers), and wraps its org.porter.Broker methods.
  *
- * Starting is race-free: a client that cannot connect takes an exclusive
- * flock() on "<socket>.lock", tries once more (someone else may have started
- * the broker meanwhile), and otherwise runs `porter-broker --daemonize`,
- * whose first process exits only once the daemon it forked is listening.
- * The lock is held until then, so ten clients starting at once run the
- * broker once; the broker also refuses to run twice on one socket (its own
- * lock, "<socket>.pid").
+ * Starting is race-free and shared with every daemon started on demand
+ * (do-daemon-client.c): `porter-broker --daemonize` runs once however many
+ * clients start it at once; the broker also refuses to run twice on one
+ * socket (its own lock, "<socket>.pid").
  *
  * Thread rules: every function here may be called from any thread; the
  * connections they make dispatch on the calling thread's thread-default
@@ -21,16 +18,9 @@
 #include "do-error.h"
 #include "do-object.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <glib/gstdio.h>
 #include <gio/gunixfdlist.h>
 
 const gchar do_broker_interface_xml[] =
@@ -105,117 +95,6 @@ do_broker_get_socket_path (void)
   return g_strdup_printf ("/tmp/porter-%u/broker", (guint) geteuid ());
 }
 
-/**
- * do_broker_ensure_directory:
- * @socket_path: the broker's socket path.
- * @error: return location for a %DO_ERROR_BROKER error.
- *
- * Makes sure the directory holding @socket_path exists, belongs to us and
- * is private (mode 0700), creating it if missing.  Refuses one that anybody
- * else could write or read: another user could otherwise put a socket of
- * their own there.
- *
- * Returns: %TRUE if the directory is fit to use.
- */
-gboolean
-do_broker_ensure_directory (const gchar *socket_path, GError **error)
-{
-  g_autofree gchar *dir = NULL;
-  gboolean created = FALSE;
-  struct stat st;
-
-  g_return_val_if_fail (socket_path != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  dir = g_path_get_dirname (socket_path);
-  if (mkdir (dir, 0700) == 0)
-    created = TRUE;
-  else if (errno == ENOENT)
-    {
-      if (g_mkdir_with_parents (dir, 0700) < 0)
-        {
-          int errsv = errno;
-          g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                       "cannot create the broker directory '%s': %s",
-                       dir, g_strerror (errsv));
-          return FALSE;
-        }
-      created = TRUE;
-    }
-  else if (errno != EEXIST)
-    {
-      int errsv = errno;
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "cannot create the broker directory '%s': %s",
-                   dir, g_strerror (errsv));
-      return FALSE;
-    }
-
-  /* Whatever the umask did, a directory we made is 0700. */
-  if (created && chmod (dir, 0700) < 0)
-    {
-      int errsv = errno;
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "cannot set the mode of the broker directory '%s': %s",
-                   dir, g_strerror (errsv));
-      return FALSE;
-    }
-
-  if (lstat (dir, &st) < 0)
-    {
-      int errsv = errno;
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "cannot examine the broker directory '%s': %s",
-                   dir, g_strerror (errsv));
-      return FALSE;
-    }
-  if (!S_ISDIR (st.st_mode))
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "the broker directory '%s' is not a directory", dir);
-      return FALSE;
-    }
-  if (st.st_uid != geteuid ())
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "the broker directory '%s' belongs to uid %u, not to us "
-                   "(uid %u)", dir, (guint) st.st_uid, (guint) geteuid ());
-      return FALSE;
-    }
-  if ((st.st_mode & 07777) != 0700)
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "the broker directory '%s' has mode %04o; it must be 0700",
-                   dir, (guint) (st.st_mode & 07777));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* Returns a connected socket, or -errno. */
-static int
-broker_try_connect (const gchar *path)
-{
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  gsize len = strlen (path);
-  int fd;
-
-  if (len >= sizeof addr.sun_path)
-    return -ENAMETOOLONG;
-  memcpy (addr.sun_path, path, len + 1);
-
-  fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -errno;
-  if (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
-    {
-      int errsv = errno;
-      close (fd);
-      return -errsv;
-    }
-  return fd;
-}
-
 static const gchar *
 broker_exec_path (void)
 {
@@ -228,174 +107,30 @@ broker_exec_path (void)
   return DO_BROKER_EXEC_BUILDDIR;
 }
 
-typedef struct {
-  gboolean done;
-  gboolean timed_out;
-} SpawnWait;
-
-static void
-spawn_waited_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+/**
+ * do_broker_ensure_directory:
+ * @socket_path: the broker's socket path.
+ * @error: return location for a %DO_ERROR_BROKER error.
+ *
+ * Makes sure the directory holding @socket_path exists, belongs to us and
+ * is private (mode 0700), creating it if missing: see
+ * _do_daemon_ensure_directory().
+ *
+ * Returns: %TRUE if the directory is fit to use.
+ */
+gboolean
+do_broker_ensure_directory (const gchar *socket_path, GError **error)
 {
-  SpawnWait *wait = user_data;
-
-  /* Cancelled or not, the exit status (if any) is read by the caller. */
-  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
-  wait->done = TRUE;
-}
-
-static gboolean
-spawn_timeout_cb (gpointer user_data)
-{
-  SpawnWait *wait = user_data;
-
-  wait->timed_out = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Runs `porter-broker --daemonize --socket PATH` and waits (bounded) for its
- * first process to exit, which it does once the daemon is listening. */
-static gboolean
-broker_spawn (const gchar *path, GError **error)
-{
-  const gchar *exec = broker_exec_path ();
-  const gchar *argv[] = { exec, "--daemonize", "--socket", path, NULL };
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GMainContext) context = NULL;
-  g_autoptr(GCancellable) cancellable = NULL;
-  g_autoptr(GSource) timeout = NULL;
-  g_autoptr(GError) local_error = NULL;
-  SpawnWait wait = { FALSE, FALSE };
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  proc = g_subprocess_launcher_spawnv (launcher, argv, &local_error);
-  if (proc == NULL)
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "cannot start the broker (%s): %s", exec,
-                   local_error->message);
-      return FALSE;
-    }
-
-  context = g_main_context_new ();
-  cancellable = g_cancellable_new ();
-  g_main_context_push_thread_default (context);
-  g_subprocess_wait_async (proc, cancellable, spawn_waited_cb, &wait);
-  timeout = g_timeout_source_new (DO_BROKER_START_TIMEOUT_MS);
-  g_source_set_callback (timeout, spawn_timeout_cb, &wait, NULL);
-  g_source_attach (timeout, context);
-
-  while (!wait.done && !wait.timed_out)
-    g_main_context_iteration (context, TRUE);
-  if (!wait.done)
-    {
-      g_cancellable_cancel (cancellable);
-      /* The cancelled wait still completes in @context: let it, so its
-       * callback never sees a dead stack frame. */
-      while (!wait.done)
-        g_main_context_iteration (context, TRUE);
-    }
-  g_source_destroy (timeout);
-  g_main_context_pop_thread_default (context);
-
-  if (g_subprocess_get_identifier (proc) != NULL)
-    {
-      /* Still running: the wait timed out. */
-      g_subprocess_force_exit (proc);
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "the broker (%s) did not start listening on '%s' within "
-                   "%d ms", exec, path, DO_BROKER_START_TIMEOUT_MS);
-      return FALSE;
-    }
-  if (!g_subprocess_get_if_exited (proc))
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "the broker (%s) was killed by signal %d while starting",
-                   exec, g_subprocess_get_term_sig (proc));
-      return FALSE;
-    }
-  if (g_subprocess_get_exit_status (proc) != 0)
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "the broker (%s) failed to start on '%s' (exit status %d)",
-                   exec, path, g_subprocess_get_exit_status (proc));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-connect_error_means_absent (int err)
-{
-  return err == -ENOENT || err == -ECONNREFUSED;
+  return _do_daemon_ensure_directory (socket_path, "broker", error);
 }
 
 static int
 broker_connect_fd (GError **error)
 {
   g_autofree gchar *path = do_broker_get_socket_path ();
-  g_autofree gchar *lock_path = NULL;
-  int fd, lock_fd;
+  const gchar *argv[] = { broker_exec_path (), "--daemonize", "--socket", path, NULL };
 
-  fd = broker_try_connect (path);
-  if (fd >= 0)
-    return fd;
-  if (!connect_error_means_absent (fd))
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "cannot connect to the broker at '%s': %s", path,
-                   g_strerror (-fd));
-      return -1;
-    }
-
-  if (!do_broker_ensure_directory (path, error))
-    return -1;
-
-  /* Serialise the starters.  Waiting here is bounded: the holder gives the
-   * lock up within DO_BROKER_START_TIMEOUT_MS, or dies and the kernel
-   * releases it. */
-  lock_path = g_strconcat (path, ".lock", NULL);
-  lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (lock_fd < 0)
-    {
-      int errsv = errno;
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "cannot open the broker lock '%s': %s", lock_path,
-                   g_strerror (errsv));
-      return -1;
-    }
-  while (flock (lock_fd, LOCK_EX) < 0)
-    {
-      int errsv = errno;
-      if (errsv == EINTR)
-        continue;
-      g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                   "cannot lock '%s': %s", lock_path, g_strerror (errsv));
-      close (lock_fd);
-      return -1;
-    }
-
-  fd = broker_try_connect (path);
-  if (fd < 0 && connect_error_means_absent (fd))
-    {
-      if (broker_spawn (path, error))
-        {
-          fd = broker_try_connect (path);
-          if (fd < 0)
-            g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                         "the broker started but '%s' does not answer: %s",
-                         path, g_strerror (-fd));
-        }
-      else
-        fd = -1;
-    }
-  else if (fd < 0)
-    g_set_error (error, DO_ERROR, DO_ERROR_BROKER,
-                 "cannot connect to the broker at '%s': %s", path,
-                 g_strerror (-fd));
-
-  close (lock_fd); /* releases the lock */
-  return fd >= 0 ? fd : -1;
+  return _do_daemon_connect_fd (path, argv, "broker", error);
 }
 
 /**

@@ -39,8 +39,19 @@ extern const gchar do_broker_interface_xml[];
 #define DO_BROKER_MAX_NAME 255
 gboolean do_broker_name_is_valid (const gchar *name);
 
-/* How long a client waits for a broker it started to listen. */
-#define DO_BROKER_START_TIMEOUT_MS 20000
+/* How long a client waits for a daemon it started to listen. */
+#define DO_DAEMON_START_TIMEOUT_MS 20000
+#define DO_BROKER_START_TIMEOUT_MS DO_DAEMON_START_TIMEOUT_MS
+
+/* do-daemon-client.c: any daemon reached at a socket path.  @what names
+ * it in messages ("broker").  Errors are DO_ERROR_BROKER. */
+gboolean _do_daemon_ensure_directory (const gchar *socket_path,
+                                      const gchar *what,
+                                      GError **error);
+int _do_daemon_connect_fd (const gchar *path,
+                           const gchar *const *start_argv,
+                           const gchar *what,
+                           GError **error);
 
 /* $PORTER_BROKER, else $XDG_RUNTIME_DIR/porter/broker, else
  * /tmp/porter-$UID/broker; always absolute.  (transfer full) */

@@ -66,6 +66,9 @@ DO_API DoConnection *do_connection_new_for_name (const gchar   *name,
                                                  GError       **error);
 DO_API DoConnection *do_connection_new_for_port_fd (int       port_fd,
                                                     GError  **error);
+DO_API DoConnection *do_connection_new_for_socket_path (const gchar        *socket_path,
+                                                        const gchar *const *start_argv,
+                                                        GError            **error);
 DO_API DoProxy *do_connection_get_root_proxy (DoConnection *connection);
 DO_API DoProxy *do_connection_root_proxy_for_name (const gchar  *name,
                                                    GError      **error);

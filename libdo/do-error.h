@@ -26,7 +26,8 @@ G_BEGIN_DECLS
  * @DO_ERROR_INVALID_SIGNATURE: the arguments' types do not match the
  *   method's signature.
  * @DO_ERROR_ACCESS_DENIED: the server refused the connection or the call.
- * @DO_ERROR_BROKER: the broker could not be reached or started.
+ * @DO_ERROR_BROKER: the broker, or another daemon started on demand
+ *   (do_connection_new_for_socket_path()), could not be reached or started.
  * @DO_ERROR_CLOSED: the connection was closed locally.
  * @DO_ERROR_LIMITS_EXCEEDED: a message or a count was over a limit.
  *

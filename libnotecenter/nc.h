@@ -69,8 +69,35 @@
  *
  * THREADS
  *
- * Every function may be called from any thread.  Notifications never cross
- * processes here; the distributed center does that.
+ * Every function may be called from any thread.  Notifications posted to
+ * a center never leave the process.
+ *
+ * NOTIFY (nc-notify.h)
+ *
+ * Apple's notify(3) with an `nc_` prefix: stateless events on names shared
+ * by every process of the user (or of the system instance), served by
+ * porter-notifyd, which the first call starts.  nc_notify_post() posts;
+ * a registration (a token) is told by a counter read with nc_notify_check(),
+ * a signal, a write of the token to a pipe, or a callback on a
+ * GMainContext.
+ *
+ * - Delivery is best effort and coalesced: several posts before a
+ *   registration is told may be told once.  A full pipe loses the write.
+ * - nc_notify_check() reads a shared read-only page: no system call.  The
+ *   first check of a token reports 1.  It may report false positives (when
+ *   names outnumber the page's counters they share them, and after the
+ *   daemon restarts), never false negatives.
+ * - Each name has a 64-bit state (nc_notify_get_state/_set_state), kept by
+ *   the daemon while it runs; setting it does not post.
+ * - Suspension nests; posts meanwhile become one delivery at the last
+ *   resume.
+ * - `self.` names stay in the process; `user.uid.<UID>.` names are that
+ *   user's; a system instance may reserve prefixes for users and groups.
+ * - After fork() the child has no registrations.  If the daemon dies, the
+ *   library connects again and registers every name again by itself.
+ * - Every function returns an NcNotifyStatus with Apple's values, may be
+ *   called from any thread, and blocks on a round trip to the daemon except
+ *   nc_notify_check(), nc_notify_is_valid_token(), suspend and resume.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
@@ -80,4 +107,5 @@
 #include <libnotecenter/nc-notification.h>
 #include <libnotecenter/nc-center.h>
 #include <libnotecenter/nc-queue.h>
+#include <libnotecenter/nc-notify.h>
 #undef NC_INSIDE

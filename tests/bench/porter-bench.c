@@ -24,6 +24,11 @@
  *                        pinned to one CPU.
  *   floor-memcpy-64mib   one 64 MiB memcpy, reported as mb_per_s (MiB/s):
  *                        what copying through a ring costs at best.
+ *   nc-check-ns          one nc_notify_check() on a token of a name
+ *                        registered at a private porter-notifyd (a read of
+ *                        its shared page): not a round trip.  Each sample
+ *                        times 1000 checks; median_us and p99_us are per
+ *                        check, to the nanosecond (0.004 is 4 ns).
  *
  * Each case warms up, then times every round trip on its own and prints one
  * JSON object per line:
@@ -69,6 +74,7 @@
 #include <gio/gio.h>
 
 #include "libdo/do.h"
+#include "libnotecenter/nc.h"
 
 #define CONTROL_FD 3
 #define SETUP_TIMEOUT_MS 10000
@@ -1311,6 +1317,66 @@ case_floor_memcpy (const CaseParams *params, gint64 *samples, GError **error)
   return TRUE;
 }
 
+#define CHECK_BATCH 1000
+
+/* The case's daemon: a private one, on a socket of our own ($PORTER_NOTIFYD
+ * is set in main(), before any thread), stopped at exit. */
+static gchar *bench_notifyd_path;
+
+static gboolean
+case_nc_check (const CaseParams *params, gint64 *samples, GError **error)
+{
+  int token, check;
+  guint32 status;
+  guint hits = 0;
+
+  status = nc_notify_register_check ("org.porter.bench.check", &token);
+  if (status != NC_NOTIFY_STATUS_OK)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   "nc_notify_register_check: status %u", status);
+      return FALSE;
+    }
+  nc_notify_check (token, &check);
+  for (guint i = 0; i < params->warmup + params->iterations; i++)
+    {
+      gint64 t0 = now_ns ();
+
+      for (guint j = 0; j < CHECK_BATCH; j++)
+        {
+          nc_notify_check (token, &check);
+          hits += (guint) check;
+        }
+      if (i >= params->warmup)
+        samples[i - params->warmup] = (now_ns () - t0 + CHECK_BATCH / 2) / CHECK_BATCH;
+    }
+  nc_notify_cancel (token);
+  if (hits != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   "nc_notify_check saw %u posts nobody made", hits);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+bench_notifyd_stop (void)
+{
+  g_autofree gchar *pid_path = NULL;
+  g_autofree gchar *text = NULL;
+
+  if (bench_notifyd_path == NULL)
+    return;
+  pid_path = g_strconcat (bench_notifyd_path, ".pid", NULL);
+  if (g_file_get_contents (pid_path, &text, NULL, NULL))
+    {
+      pid_t pid = (pid_t) g_ascii_strtoll (text, NULL, 10);
+      if (pid > 1)
+        kill (pid, SIGTERM);
+    }
+}
+
 /* Bytes moved per operation for bandwidth cases (mb_per_s), else 0. */
 static gsize
 case_bytes (const char *name)
@@ -1344,6 +1410,7 @@ static Case cases[] = {
   { "porter-oneway-throughput", case_porter_oneway, 1000000, { 0, 0, 0 }, FALSE },
   { "floor-memcpy-64mib", case_floor_memcpy, 50, { 0, 0, 0 }, FALSE },
   { "porter-bulk-64mib", case_porter_bulk, 50, { 0, 0, 0 }, FALSE },
+  { "nc-check-ns", case_nc_check, 20000, { 0, 0, 0 }, FALSE },
 };
 
 static const Case *
@@ -1435,6 +1502,14 @@ main (int argc, char **argv)
   if (!no_pin)
     pin_setup ();
 
+  /* A private porter-notifyd for nc-check-ns (set before any thread). */
+  if (!pattern || g_pattern_match_simple (pattern, "nc-check-ns"))
+    {
+      bench_notifyd_path = g_strdup_printf ("%s/porter-bench-%d/notifyd",
+                                            g_get_tmp_dir (), (int) getpid ());
+      g_setenv ("PORTER_NOTIFYD", bench_notifyd_path, TRUE);
+    }
+
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       Case *c = &cases[i];
@@ -1464,6 +1539,12 @@ main (int argc, char **argv)
                  "\"mb_per_s\": %.0f}\n",
                  c->name, c->stats.median_us, c->stats.p99_us,
                  case_bytes (c->name) / 1048576.0 / (c->stats.mean_us / 1e6));
+      else if (g_str_has_suffix (c->name, "-ns"))
+        /* Nanosecond cases: keep the nanoseconds. */
+        g_print ("{\"case\": \"%s\", \"median_us\": %.4f, \"p99_us\": %.4f, "
+                 "\"ops_per_s\": %.0f}\n",
+                 c->name, c->stats.median_us, c->stats.p99_us,
+                 1e6 / c->stats.mean_us);
       else
         g_print ("{\"case\": \"%s\", \"median_us\": %.2f, \"p99_us\": %.2f, "
                  "\"ops_per_s\": %.0f}\n",
@@ -1487,6 +1568,7 @@ main (int argc, char **argv)
   print_ratio (ratios, "porter-shm-samecore-rtt", "floor-seqpacket-samecore-rtt");
   print_ratio (ratios, "floor-memcpy-64mib", "porter-bulk-64mib");
   g_print ("{\"ratios\": {%s}}\n", ratios->str);
+  bench_notifyd_stop ();
 
   return status;
 }
