@@ -62,6 +62,12 @@ DoMessage *do_channel_receive (DoChannel *channel, GError **error);
  * G_IO_ERROR_WOULD_BLOCK without a system call. */
 DoMessage *do_channel_receive_full (DoChannel *channel, gboolean socket_readable,
                                     GError **error);
+/* Without a ring: blocks in recvmsg() until a message comes, the peer hangs
+ * up or do_channel_shutdown() is called, or @timeout_ms passes (0: none;
+ * then G_IO_ERROR_WOULD_BLOCK, as after a signal).  One system call for a
+ * sync caller that has nothing else to wait for. */
+DoMessage *do_channel_receive_blocking (DoChannel *channel, gint timeout_ms,
+                                        GError **error);
 
 /* Waits until the channel is readable, hung up, or @deadline passes (with a
  * ring: spins first, then sleeps on its doorbell and the socket).  Returns

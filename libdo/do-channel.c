@@ -22,6 +22,9 @@ struct _DoChannel {
   DoCredentials ring_creds; /* the peer's, for messages from the ring */
   gint socket_next;   /* (atomic) a marker was read: the next message is
                        * on the socket */
+  gboolean blocking_ok; /* O_NONBLOCK is off (every other call passes
+                         * MSG_DONTWAIT); under the caller's lock */
+  gint rcvtimeo_ms;   /* SO_RCVTIMEO set, 0 for none; under the caller's lock */
 };
 
 #define CMSG_FDS_SPACE CMSG_SPACE (sizeof (int) * (DO_WIRE_MAX_FDS + 1))
@@ -375,7 +378,7 @@ do_channel_send (DoChannel *channel,
 }
 
 static DoMessage *
-receive_socket (DoChannel *channel, GError **error)
+receive_socket_full (DoChannel *channel, gboolean block, GError **error)
 {
   union {
     char buf[CMSG_FDS_SPACE + CMSG_CREDS_SPACE];
@@ -399,7 +402,7 @@ receive_socket (DoChannel *channel, GError **error)
   iov.iov_len = DO_WIRE_MAX_PACKET;
 
   do
-    r = recvmsg (channel->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    r = recvmsg (channel->fd, &mh, (block ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
   while (r < 0 && errno == EINTR);
 
   if (r < 0)
@@ -468,6 +471,40 @@ receive_socket (DoChannel *channel, GError **error)
   if (msg && have_creds)
     msg->creds = creds;
   return msg;
+}
+
+static DoMessage *
+receive_socket (DoChannel *channel, GError **error)
+{
+  return receive_socket_full (channel, FALSE, error);
+}
+
+DoMessage *
+do_channel_receive_blocking (DoChannel *channel, gint timeout_ms, GError **error)
+{
+  g_return_val_if_fail (channel->ring == NULL, NULL);
+
+  if (!channel->rbuf)
+    channel->rbuf = g_malloc (DO_WIRE_MAX_PACKET);
+  if (!channel->blocking_ok)
+    {
+      int flags = fcntl (channel->fd, F_GETFL);
+
+      if (flags < 0 || fcntl (channel->fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+        return receive_socket (channel, error);
+      channel->blocking_ok = TRUE;
+    }
+  if (timeout_ms < 0)
+    timeout_ms = 0;
+  if (timeout_ms != channel->rcvtimeo_ms)
+    {
+      struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+      if (setsockopt (channel->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+        return receive_socket (channel, error);
+      channel->rcvtimeo_ms = timeout_ms;
+    }
+  return receive_socket_full (channel, TRUE, error);
 }
 
 /* With a ring: the ring first; its marker sends us to the socket.  A

@@ -40,6 +40,7 @@ struct _DoConnection {
 
   GMutex lock;
   GCond cond;
+  guint n_waiters;       /* protected by @lock: threads waiting on @cond */
   gboolean alive;        /* protected by @lock */
   GError *death;         /* protected by @lock */
   gboolean reading;      /* protected by @lock: a sync caller polls */

@@ -98,6 +98,16 @@ wake_reader (DoConnection *connection)
   eventfd_write (connection->wake_fd, 1);
 }
 
+/* Wakes the threads waiting on @cond for a reply another thread reads.
+ * GLib's GCond makes a system call even with nobody waiting: avoided on
+ * the common path (one caller per connection). */
+static void
+wake_waiters_locked (DoConnection *connection)
+{
+  if (connection->n_waiters > 0)
+    g_cond_broadcast (&connection->cond);
+}
+
 /* Routes one received message.  Called with @lock held.  Async completions
  * go on @done_tasks to run after the lock is dropped.  Object references
  * are imported here, as messages arrive, so every one is counted once.
@@ -136,7 +146,7 @@ route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks, GErr
         }
       else if (p->waiter != g_thread_self ())
         {
-          g_cond_broadcast (&connection->cond);
+          wake_waiters_locked (connection);
           if (connection->reading)
             wake_reader (connection);
         }
@@ -169,7 +179,7 @@ run_completions (DoConnection *connection, GQueue *done_tasks)
 }
 
 /* Reads what is there, up to @max messages (stopping early once @until is
- * done).  @socket_readable: whether a poll saw the socket readable (with a
+ * done, or after a CALL on the socket: the poll says when more came).  @socket_readable: whether a poll saw the socket readable (with a
  * ring, an empty ring then costs no system call).  Called with @lock held.  On EOF or a bad message the connection
  * dies: returns the error to pass to connection_die() after unlocking. */
 static GError *
@@ -180,6 +190,7 @@ read_locked (DoConnection *connection, guint max, Pending *until, gboolean socke
     {
       GError *error = NULL;
       DoMessage *msg = do_channel_receive_full (connection->channel, socket_readable, &error);
+      gboolean call;
 
       if (!msg)
         {
@@ -193,6 +204,7 @@ read_locked (DoConnection *connection, guint max, Pending *until, gboolean socke
                        connection->peer_creds.pid, error->message);
           return error;
         }
+      call = msg->kind == DO_MESSAGE_CALL;
       if (!route_locked (connection, msg, done_tasks, &error))
         {
           g_message ("closing connection to pid %d: %s",
@@ -200,6 +212,10 @@ read_locked (DoConnection *connection, guint max, Pending *until, gboolean socke
           return error;
         }
       if (until && until->done)
+        return NULL;
+      /* A caller waiting for its reply sends nothing more meanwhile: on the
+       * socket, trying for a next message would only cost an EAGAIN. */
+      if (call && !until && !do_channel_get_ring (connection->channel))
         return NULL;
     }
   return NULL;
@@ -575,7 +591,7 @@ connection_die (DoConnection *connection, GError *error)
     }
   incoming = connection->incoming;
   g_queue_init (&connection->incoming);
-  g_cond_broadcast (&connection->cond);
+  wake_waiters_locked (connection);
   if (connection->reading)
     wake_reader (connection);
   g_mutex_unlock (&connection->lock);
@@ -1398,6 +1414,29 @@ wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancella
   return socket_readable;
 }
 
+/* Whether a sync caller can block in recvmsg() for its reply (>= 0: with
+ * that SO_RCVTIMEO, 0 for none) rather than poll() and then read: when it
+ * watches nothing but the socket.  No ring (it spins and polls its
+ * doorbell), no cancellable, and the thread owns the context (no source
+ * reads the socket behind its back).  The timeout is the time left
+ * rounded down to a power of two, so it rarely changes between calls (each
+ * change is a setsockopt()); woken early, the caller simply blocks again. */
+static gint
+blocking_receive_ms (DoConnection *connection, gboolean may_dispatch, gint64 deadline,
+                     GCancellable *cancellable)
+{
+  gint64 left_ms;
+
+  if (!may_dispatch || cancellable || do_channel_get_ring (connection->channel))
+    return -1;
+  if (deadline < 0)
+    return 0;
+  left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+  if (left_ms < 2)
+    return -1;
+  return 1 << g_bit_storage ((gulong) MIN (left_ms, G_MAXINT) >> 1);
+}
+
 /* Waits for @p on the calling thread, reading the socket itself and
  * serving calls that arrive meanwhile when this thread owns the
  * connection's context (so callbacks into a blocked caller work). */
@@ -1431,19 +1470,43 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
         }
       if (!connection->reading)
         {
-          GError *death;
-
-          /* Poll first: a reply from another process is never already in,
-           * and a speculative recvmsg costs a system call per call. */
-          gboolean socket_readable;
+          GError *death = NULL;
+          gint block_ms;
 
           connection->reading = TRUE;
           g_mutex_unlock (&connection->lock);
-          socket_readable = wait_readable (connection, deadline, cancellable);
-          g_mutex_lock (&connection->lock);
-          death = read_locked (connection, G_MAXUINT, p, socket_readable, &done_tasks);
+          block_ms = blocking_receive_ms (connection, may_dispatch, deadline, cancellable);
+          if (block_ms >= 0)
+            {
+              /* Nothing else to watch: one blocking recvmsg. */
+              DoMessage *msg = do_channel_receive_blocking (connection->channel, block_ms, &death);
+
+              g_mutex_lock (&connection->lock);
+              if (msg)
+                {
+                  if (route_locked (connection, msg, &done_tasks, &death))
+                    death = NULL;
+                  else
+                    g_message ("closing connection to pid %d: %s",
+                               connection->peer_creds.pid, death->message);
+                }
+              else if (g_error_matches (death, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                g_clear_error (&death);  /* its timeout, or a signal: look again */
+              else if (!g_error_matches (death, DO_ERROR, DO_ERROR_CONNECTION_DIED))
+                g_message ("closing connection to pid %d: %s",
+                           connection->peer_creds.pid, death->message);
+            }
+          else
+            {
+              /* Poll first: a reply from another process is never already
+               * in, and a speculative recvmsg costs a system call. */
+              gboolean socket_readable = wait_readable (connection, deadline, cancellable);
+
+              g_mutex_lock (&connection->lock);
+              death = read_locked (connection, G_MAXUINT, p, socket_readable, &done_tasks);
+            }
           connection->reading = FALSE;
-          g_cond_broadcast (&connection->cond);
+          wake_waiters_locked (connection);
           if (death || !g_queue_is_empty (&done_tasks))
             {
               g_mutex_unlock (&connection->lock);
@@ -1465,7 +1528,9 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
           gint64 until = g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND;
           if (deadline >= 0)
             until = MIN (until, deadline);
+          connection->n_waiters++;
           g_cond_wait_until (&connection->cond, &connection->lock, until);
+          connection->n_waiters--;
         }
     }
   g_hash_table_remove (connection->pending, GUINT_TO_POINTER (p->serial));
