@@ -257,6 +257,56 @@ forward_call (DoInvocation *invocation, DoObject *target)
     do_invocation_return_gerror (invocation, error);
 }
 
+/* Runs @invocation's call on @object (local) on this thread, and answers
+ * it unless the handler keeps it. */
+static void
+run_call (DoInvocation *invocation, DoObject *object)
+{
+  DoMessage *call = invocation->call;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = _do_object_dispatch (object, invocation, call->interface,
+                                                   call->method, call->body, &error);
+
+  if (reply)
+    do_invocation_return_value (invocation, reply);
+  else if (error)
+    do_invocation_return_gerror (invocation, error);
+  /* else: the handler kept the invocation and answers later */
+}
+
+typedef struct {
+  DoInvocation *invocation;
+  DoObject *object;
+} WorkerCall;
+
+static void
+worker_run (gpointer data, gpointer unused)
+{
+  WorkerCall *w = data;
+
+  run_call (w->invocation, w->object);
+  do_object_unref (w->object);
+  do_invocation_unref (w->invocation);
+  g_free (w);
+}
+
+/* Hands a call to the process-wide worker pool (takes both references).
+ * The pool grows to the number of CPUs, at least four, and is never freed. */
+static void
+run_on_worker (DoInvocation *invocation, DoObject *object)
+{
+  static GThreadPool *pool;
+  WorkerCall *w = g_new (WorkerCall, 1);
+
+  if (g_once_init_enter (&pool))
+    g_once_init_leave (&pool, g_thread_pool_new (worker_run, NULL,
+                                                 MAX (4, (gint) g_get_num_processors ()),
+                                                 FALSE, NULL));
+  w->invocation = invocation;
+  w->object = object;
+  g_thread_pool_push (pool, w, NULL);
+}
+
 /* Runs one incoming call on the current thread. */
 static void
 dispatch_call (DoConnection *connection, DoMessage *call)
@@ -264,7 +314,6 @@ dispatch_call (DoConnection *connection, DoMessage *call)
   g_autoptr(GError) error = NULL;
   DoInvocation *invocation = _do_invocation_new (connection, call);
   DoObject *object = _do_connection_lookup_export (connection, call->object_id);
-  GVariant *reply;
 
   if (!object)
     {
@@ -274,18 +323,13 @@ dispatch_call (DoConnection *connection, DoMessage *call)
     }
   else if (do_object_is_proxy (object))
     forward_call (invocation, object);
-  else
+  else if (do_object_get_flags (object) & DO_OBJECT_FLAGS_WORKER_POOL)
     {
-      reply = _do_object_dispatch (object, invocation, call->interface, call->method,
-                                   call->body, &error);
-      if (reply)
-        do_invocation_return_value (invocation, reply);
-      else if (error)
-        do_invocation_return_gerror (invocation, error);
-      if (reply)
-        g_variant_unref (reply);
-      /* else: the handler kept the invocation and answers later */
+      run_on_worker (invocation, object);
+      return;
     }
+  else
+    run_call (invocation, object);
   do_object_unref (object);
   do_invocation_unref (invocation);
 }
@@ -761,6 +805,8 @@ do_connection_uses_shm (DoConnection *connection)
  * do_connection_get_peer_credentials:
  * @connection: a peer connection.
  *
+ * Thread rules: any thread.
+ *
  * Returns: (transfer none): who is at the other end, as the kernel reported
  * it when the connection was made.
  */
@@ -961,6 +1007,8 @@ do_connection_get_n_clients (DoConnection *connection)
  * means than the broker (a socketpair, fork).  Connect with
  * do_connection_new_for_port_fd().
  *
+ * Thread rules: any thread.
+ *
  * Returns: a new fd (close-on-exec) that the caller owns, or -1.
  */
 int
@@ -1148,6 +1196,8 @@ do_connection_register_name (DoConnection  *connection,
  * @error: return location for a #GError.
  *
  * Gives the name up; clients already connected stay connected.
+ *
+ * Thread rules: any thread; blocks on the broker.
  *
  * Returns: %TRUE on success.
  */

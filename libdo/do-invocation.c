@@ -68,6 +68,8 @@ do_invocation_unref (DoInvocation *invocation)
  * do_invocation_get_method_name:
  * @invocation: an invocation.
  *
+ * Thread rules: any thread.
+ *
  * Returns: (transfer none): the method called.
  */
 const gchar *
@@ -80,6 +82,8 @@ do_invocation_get_method_name (DoInvocation *invocation)
 /**
  * do_invocation_get_interface_name:
  * @invocation: an invocation.
+ *
+ * Thread rules: any thread.
  *
  * Returns: (transfer none): the interface the caller named, "" if none.
  */
@@ -97,6 +101,8 @@ do_invocation_get_interface_name (DoInvocation *invocation)
  * The caller's pid, uid and gid, as the kernel attached them to this very
  * message (SCM_CREDENTIALS).
  *
+ * Thread rules: any thread.
+ *
  * Returns: (transfer none): the caller's credentials.
  */
 const DoCredentials *
@@ -110,6 +116,8 @@ do_invocation_get_credentials (DoInvocation *invocation)
  * do_invocation_get_connection:
  * @invocation: an invocation.
  *
+ * Thread rules: any thread.
+ *
  * Returns: (transfer none): the peer connection the call came on.
  */
 DoConnection *
@@ -122,6 +130,8 @@ do_invocation_get_connection (DoInvocation *invocation)
 /**
  * do_invocation_get_fd_list:
  * @invocation: an invocation.
+ *
+ * Thread rules: the thread that runs the call, or one holding the invocation alone.
  *
  * Returns: (transfer none): the fds sent with the call (an empty list if
  * none came: a hostile caller may send `h` indexes without fds); `h`
@@ -139,6 +149,8 @@ do_invocation_get_fd_list (DoInvocation *invocation)
 /**
  * do_invocation_is_oneway:
  * @invocation: an invocation.
+ *
+ * Thread rules: any thread.
  *
  * Returns: %TRUE if the caller expects no answer.
  */

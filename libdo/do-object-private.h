@@ -13,6 +13,7 @@ struct _DoObject {
   GData *data;                /* do_object_set_data_full(); GData locks itself */
   gchar *path;                /* set once, under the path registry's lock */
   GPtrArray *interfaces;      /* local: DoObjectInterface; fixed once shared */
+  gint flags;                 /* (atomic) DoObjectFlags */
   DoConnection *connection;   /* proxy: the connection it calls through */
   guint64 object_id;          /* proxy: the peer's id for the object */
   guint64 received;           /* proxy: references received; protected by

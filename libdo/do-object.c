@@ -193,6 +193,69 @@ _do_object_new_proxy (DoConnection *connection, guint64 object_id)
 }
 
 /**
+ * do_object_set_flags:
+ * @object: a local object.
+ * @flags: how its calls are run.
+ * @error: return location for a #GError.
+ *
+ * Says how connections run calls to @object: by default on the connection's
+ * #GMainContext, in order; with %DO_OBJECT_FLAGS_WORKER_POOL on worker
+ * threads, concurrently.  %DO_OBJECT_FLAGS_WORKER_POOL needs
+ * %DO_OBJECT_FLAGS_THREAD_SAFE: the handlers then must be safe to run on
+ * any thread, several at once.  A handler on a worker thread may make sync
+ * calls; calls that arrive meanwhile are served by the context as usual.
+ * Calls already queued keep the way they were started with.
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: %TRUE, or %FALSE with %DO_ERROR_INVALID_ARGUMENT for a proxy or
+ * an invalid combination.
+ */
+gboolean
+do_object_set_flags (DoObject       *object,
+                     DoObjectFlags   flags,
+                     GError        **error)
+{
+  g_return_val_if_fail (object != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (do_object_is_proxy (object))
+    {
+      g_set_error_literal (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
+                           "a proxy's calls run in the process that owns its object");
+      return FALSE;
+    }
+  if (flags & ~(DO_OBJECT_FLAGS_THREAD_SAFE | DO_OBJECT_FLAGS_WORKER_POOL))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT, "unknown object flags 0x%x", flags);
+      return FALSE;
+    }
+  if ((flags & DO_OBJECT_FLAGS_WORKER_POOL) && !(flags & DO_OBJECT_FLAGS_THREAD_SAFE))
+    {
+      g_set_error_literal (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
+                           "only a thread-safe object can run its calls on worker threads");
+      return FALSE;
+    }
+  g_atomic_int_set (&object->flags, flags);
+  return TRUE;
+}
+
+/**
+ * do_object_get_flags:
+ * @object: an object.
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: the flags do_object_set_flags() set (none for a proxy).
+ */
+DoObjectFlags
+do_object_get_flags (DoObject *object)
+{
+  g_return_val_if_fail (object != NULL, DO_OBJECT_FLAGS_NONE);
+  return g_atomic_int_get (&object->flags);
+}
+
+/**
  * do_object_is_proxy:
  * @object: an object.
  *

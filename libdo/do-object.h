@@ -57,6 +57,10 @@ DO_API gboolean do_object_add_interface (DoObject            *object,
                                          GDestroyNotify       destroy,
                                          GError             **error);
 DO_API gboolean do_object_is_proxy (DoObject *object);
+DO_API gboolean do_object_set_flags (DoObject       *object,
+                                     DoObjectFlags   flags,
+                                     GError        **error);
+DO_API DoObjectFlags do_object_get_flags (DoObject *object);
 DO_API GDBusInterfaceInfo *do_object_get_interface_info (DoObject *object);
 DO_API GDBusInterfaceInfo *do_object_lookup_interface (DoObject    *object,
                                                        const gchar *name);

@@ -53,6 +53,8 @@ do_connection_root_proxy_for_name (const gchar  *name,
  *
  * The same as do_object_ref().
  *
+ * Thread rules: any thread.
+ *
  * Returns: (transfer full): @proxy.
  */
 DoProxy *
@@ -79,6 +81,8 @@ do_proxy_unref (DoProxy *proxy)
 /**
  * do_proxy_get_connection:
  * @proxy: a proxy.
+ *
+ * Thread rules: any thread.
  *
  * Returns: (transfer none) (nullable): the connection the proxy calls
  * through; %NULL for a local object.
@@ -234,6 +238,9 @@ do_object_call_sync (DoObject      *proxy,
  *
  * do_object_call_sync() naming no interface.
  *
+ * Thread rules: any thread; blocks.  On the thread that owns the connection's
+ * context (or when none does), calls arriving meanwhile are served, nested.
+ *
  * Returns: (transfer full) (nullable): the reply tuple.
  */
 GVariant *
@@ -264,6 +271,8 @@ do_proxy_call_with_fds_sync (DoProxy       *proxy,
  *
  * do_proxy_call_with_fds_sync() without fds.
  *
+ * Thread rules: as do_proxy_call_with_fds_sync().
+ *
  * Returns: (transfer full) (nullable): the reply tuple.
  */
 GVariant *
@@ -289,6 +298,8 @@ do_proxy_call_sync (DoProxy       *proxy,
  *
  * Sends the call without waiting for (or getting) an answer.  Calls on one
  * connection, oneway or not, are dispatched in the order sent.
+ *
+ * Thread rules: any thread; does not wait for the server.
  *
  * Returns: %TRUE if the call was sent.
  */
@@ -512,6 +523,8 @@ do_proxy_call (DoProxy             *proxy,
  * @result: the #GAsyncResult given to the callback.
  * @error: return location for a #GError.
  *
+ * Thread rules: the thread whose context ran the callback.
+ *
  * Returns: (transfer full) (nullable): the reply tuple, or %NULL with
  * @error set.
  */
@@ -541,6 +554,8 @@ do_object_call_finish (DoObject      *proxy,
  *
  * The same as do_object_call_finish().
  *
+ * Thread rules: the thread whose context ran the callback.
+ *
  * Returns: (transfer full) (nullable): the reply tuple.
  */
 GVariant *
@@ -557,6 +572,8 @@ do_proxy_call_with_fds_finish (DoProxy       *proxy,
  * @proxy: the proxy called.
  * @result: the #GAsyncResult given to the callback.
  * @error: return location for a #GError.
+ *
+ * Thread rules: the thread whose context ran the callback.
  *
  * Returns: (transfer full) (nullable): the reply tuple.
  */

@@ -33,6 +33,25 @@ typedef enum {
 } DoCallFlags;
 
 /**
+ * DoObjectFlags:
+ * @DO_OBJECT_FLAGS_NONE: calls run on the connection's #GMainContext, one
+ *   at a time, in the order sent.
+ * @DO_OBJECT_FLAGS_THREAD_SAFE: the handlers may run on any thread, and
+ *   concurrently.
+ * @DO_OBJECT_FLAGS_WORKER_POOL: (with %DO_OBJECT_FLAGS_THREAD_SAFE) calls
+ *   run on a process-wide pool of worker threads, concurrently and in no
+ *   particular order, so a slow handler holds up neither the context nor
+ *   the other calls.
+ *
+ * How a connection runs calls to a local object (do_object_set_flags()).
+ */
+typedef enum {
+  DO_OBJECT_FLAGS_NONE = 0,
+  DO_OBJECT_FLAGS_THREAD_SAFE = 1 << 0,
+  DO_OBJECT_FLAGS_WORKER_POOL = 1 << 1,
+} DoObjectFlags;
+
+/**
  * DoCredentials:
  * @pid: the sender's process id, as the kernel reported it for the message.
  * @uid: its user id.

@@ -480,6 +480,123 @@ test_client_killed (void)
   server_kill (&s);
 }
 
+/* ------------------------------------------------------------ worker pool */
+
+static const gchar gate_xml[] =
+  "<node><interface name='org.porter.test.Gate'>"
+  "  <method name='Wait'><arg direction='out' type='b'/></method>"
+  "  <method name='Open'/>"
+  "</interface></node>";
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean open;
+  GThread *waiter, *opener;
+} Gate;
+
+static GVariant *
+gate_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
+             GVariant *params, gpointer user_data, GError **error)
+{
+  Gate *gate = user_data;
+  gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  gboolean opened;
+
+  g_mutex_lock (&gate->lock);
+  if (g_str_equal (method, "Open"))
+    {
+      gate->opener = g_thread_self ();
+      gate->open = TRUE;
+      g_cond_broadcast (&gate->cond);
+    }
+  else
+    {
+      gate->waiter = g_thread_self ();
+      while (!gate->open && g_cond_wait_until (&gate->cond, &gate->lock, deadline))
+        ;
+    }
+  opened = gate->open;
+  g_mutex_unlock (&gate->lock);
+  return g_str_equal (method, "Open") ? g_variant_new ("()") : g_variant_new ("(b)", opened);
+}
+
+typedef struct {
+  DoProxy *proxy;
+  GVariant *reply;
+} AsyncCall;
+
+static void
+got_reply (GObject *source, GAsyncResult *result, gpointer data)
+{
+  AsyncCall *call = data;
+  g_autoptr(GError) error = NULL;
+
+  call->reply = do_proxy_call_finish (call->proxy, result, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_worker_pool (void)
+{
+  g_autoptr(GError) error = NULL;
+  Gate gate = { 0, };
+  g_autoptr(DoObject) object = do_object_new_for_xml (gate_xml, NULL, gate_handle, &gate,
+                                                      NULL, &error);
+  g_autoptr(DoConnection) connection = NULL;
+  g_autoptr(DoProxy) proxy = NULL;
+  g_autoptr(GVariant) opened = NULL;
+  AsyncCall waited = { NULL, NULL };
+  TestServer *server;
+  gboolean ok = FALSE;
+  int port;
+
+  g_assert_no_error (error);
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+
+  /* Only a thread-safe object goes to the pool; a proxy has no say. */
+  g_assert_false (do_object_set_flags (object, DO_OBJECT_FLAGS_WORKER_POOL, &error));
+  g_assert_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_true (do_object_set_flags (object, DO_OBJECT_FLAGS_THREAD_SAFE |
+                                              DO_OBJECT_FLAGS_WORKER_POOL, &error));
+  g_assert_cmpint (do_object_get_flags (object), ==,
+                   DO_OBJECT_FLAGS_THREAD_SAFE | DO_OBJECT_FLAGS_WORKER_POOL);
+
+  server = test_server_start (object, &port);
+  connection = do_connection_new_for_port_fd (port, &error);
+  g_assert_no_error (error);
+  close (port);
+  proxy = do_connection_get_root_proxy (connection);
+  g_assert_false (do_object_set_flags (proxy, DO_OBJECT_FLAGS_THREAD_SAFE, &error));
+  g_assert_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  /* Wait blocks its worker until Open, a later call, runs on another: on
+   * the context, one at a time, Open would wait behind it for ever. */
+  waited.proxy = proxy;
+  do_proxy_call (proxy, "Wait", NULL, DO_CALL_FLAGS_NONE, 10000, NULL, got_reply, &waited);
+  opened = do_proxy_call_sync (proxy, "Open", NULL, DO_CALL_FLAGS_NONE, 5000, NULL, &error);
+  g_assert_no_error (error);
+  {
+    gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+    while (!waited.reply && g_get_monotonic_time () < deadline)
+      g_main_context_iteration (NULL, TRUE);
+  }
+  g_assert_nonnull (waited.reply);
+  g_variant_get (waited.reply, "(b)", &ok);
+  g_assert_true (ok);
+  g_assert_true (gate.waiter != gate.opener);
+  g_variant_unref (waited.reply);
+
+  g_clear_pointer (&proxy, do_proxy_unref);
+  do_connection_close (connection);
+  test_server_stop (server);
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -493,5 +610,6 @@ main (int argc, char **argv)
   g_test_add_func ("/objref/third-process", test_third_process);
   g_test_add_func ("/objref/many-proxies", test_many_proxies);
   g_test_add_func ("/objref/client-killed", test_client_killed);
+  g_test_add_func ("/objref/worker-pool", test_worker_pool);
   return g_test_run ();
 }
