@@ -33,6 +33,7 @@ typedef struct {
 struct _DoConnection {
   gint ref_count;        /* (atomic) */
   gboolean is_vending;
+  gboolean has_reader;   /* set before sharing: a reader thread reads it */
   GMainContext *context; /* dispatch context, thread-default at creation */
   DoChannel *channel;    /* peer socket, or the port's receive end */
   ConnSource *source;

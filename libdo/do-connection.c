@@ -334,12 +334,33 @@ dispatch_call (DoConnection *connection, DoMessage *call)
   do_invocation_unref (invocation);
 }
 
+/* Runs one message taken from @incoming: a call, or a RELEASE. */
+static void
+dispatch_one (DoConnection *connection, DoMessage *msg)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!do_connection_is_alive (connection))
+    do_message_unref (msg);
+  else if (msg->kind == DO_MESSAGE_CALL || msg->kind == DO_MESSAGE_ONEWAY)
+    dispatch_call (connection, msg);
+  else if (msg->kind == DO_MESSAGE_RELEASE &&
+           !_do_connection_handle_release (connection, msg, &error))
+    {
+      do_message_unref (msg);
+      g_message ("closing connection to pid %d: %s",
+                 connection->peer_creds.pid, error->message);
+      connection_die (connection, g_steal_pointer (&error));
+    }
+  else
+    do_message_unref (msg);
+}
+
 static void
 dispatch_incoming (DoConnection *connection)
 {
   for (;;)
     {
-      g_autoptr(GError) error = NULL;
       DoMessage *msg;
 
       g_mutex_lock (&connection->lock);
@@ -347,20 +368,7 @@ dispatch_incoming (DoConnection *connection)
       g_mutex_unlock (&connection->lock);
       if (!msg)
         return;
-      if (!do_connection_is_alive (connection))
-        do_message_unref (msg);
-      else if (msg->kind == DO_MESSAGE_CALL || msg->kind == DO_MESSAGE_ONEWAY)
-        dispatch_call (connection, msg);
-      else if (msg->kind == DO_MESSAGE_RELEASE &&
-               !_do_connection_handle_release (connection, msg, &error))
-        {
-          do_message_unref (msg);
-          g_message ("closing connection to pid %d: %s",
-                     connection->peer_creds.pid, error->message);
-          connection_die (connection, g_steal_pointer (&error));
-        }
-      else
-        do_message_unref (msg);
+      dispatch_one (connection, msg);
     }
 }
 
@@ -394,7 +402,7 @@ conn_source_check (GSource *source)
   ConnSource *cs = (ConnSource *) source;
   gint timeout;
 
-  if (g_source_query_unix_fd (source, cs->tag) != 0)
+  if (cs->tag && g_source_query_unix_fd (source, cs->tag) != 0)
     return TRUE;
   if (cs->doorbell_tag && g_source_query_unix_fd (source, cs->doorbell_tag) != 0)
     return TRUE;
@@ -436,6 +444,12 @@ conn_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   if (connection->is_vending)
     {
       accept_clients (connection);
+      do_connection_unref (connection);
+      return G_SOURCE_CONTINUE;
+    }
+  if (connection->has_reader)
+    {
+      dispatch_incoming (connection);
       do_connection_unref (connection);
       return G_SOURCE_CONTINUE;
     }
@@ -500,6 +514,16 @@ attach_source (DoConnection *connection)
 
   cs->connection = connection;
   cs->channel = do_channel_ref (connection->channel);
+  connection->source = cs;
+  if (connection->has_reader)
+    {
+      /* Its reader thread reads; the source only runs the calls it leaves
+       * for the context (prepare sees them, the thread wakes the context). */
+      g_source_set_name (&cs->source, "DoConnection calls");
+      g_source_set_can_recurse (&cs->source, TRUE);
+      g_source_attach (&cs->source, connection->context);
+      return;
+    }
   cs->tag = g_source_add_unix_fd (&cs->source, do_channel_get_fd (connection->channel),
                                   G_IO_IN | G_IO_HUP | G_IO_ERR);
   if (do_channel_get_doorbell_fd (connection->channel) >= 0)
@@ -513,7 +537,6 @@ attach_source (DoConnection *connection)
    * in a handler already serves calls nested. */
   g_source_set_can_recurse (&cs->source, TRUE);
   g_source_set_priority (&cs->source, G_PRIORITY_DEFAULT);
-  connection->source = cs;
   g_source_attach (&cs->source, connection->context);
 }
 
@@ -533,6 +556,126 @@ detach_source (DoConnection *connection)
       g_source_destroy (&cs->source);
       g_source_unref (&cs->source);
     }
+}
+
+/* ---------------------------------------------------------------- */
+/* The reader thread of a connection whose root object is thread-safe */
+
+/* Takes the calls to thread-safe objects, and the RELEASEs (so they keep
+ * their order with those calls), out of @incoming and runs them here; the
+ * rest stay for the context, which is woken. */
+static void
+run_thread_safe_calls (DoConnection *connection)
+{
+  GQueue mine = G_QUEUE_INIT;
+  gboolean left;
+  DoMessage *msg;
+
+  g_mutex_lock (&connection->lock);
+  for (GList *l = connection->incoming.head; l; )
+    {
+      GList *next = l->next;
+      DoMessage *m = l->data;
+
+      if (m->kind == DO_MESSAGE_RELEASE)
+        {
+          g_queue_unlink (&connection->incoming, l);
+          g_queue_push_tail_link (&mine, l);
+        }
+      else if (m->kind == DO_MESSAGE_CALL || m->kind == DO_MESSAGE_ONEWAY)
+        {
+          DoObject *object = m->object_id == DO_ROOT_OBJECT_ID
+                             ? (connection->root ? do_object_ref (connection->root) : NULL)
+                             : _do_connection_lookup_export (connection, m->object_id);
+
+          if (object && !do_object_is_proxy (object) &&
+              (do_object_get_flags (object) & DO_OBJECT_FLAGS_THREAD_SAFE))
+            {
+              g_queue_unlink (&connection->incoming, l);
+              g_queue_push_tail_link (&mine, l);
+            }
+          g_clear_pointer (&object, do_object_unref);
+        }
+      l = next;
+    }
+  left = !g_queue_is_empty (&connection->incoming);
+  g_mutex_unlock (&connection->lock);
+
+  if (left)
+    g_main_context_wakeup (connection->context);
+  while ((msg = g_queue_pop_head (&mine)))
+    dispatch_one (connection, msg);
+}
+
+/* Reads the connection in a loop, blocking (or spinning on its ring), and
+ * runs calls to thread-safe objects at once: no context in between, the
+ * fast path of a server.  Another thread's sync call reads in turn. */
+static gpointer
+reader_thread (gpointer data)
+{
+  DoConnection *connection = data;
+
+  for (;;)
+    {
+      GQueue done_tasks = G_QUEUE_INIT;
+      GError *death = NULL;
+      DoMessage *msg = NULL;
+      gboolean socket_readable = TRUE;
+
+      g_mutex_lock (&connection->lock);
+      while (connection->alive && connection->reading)
+        {
+          connection->n_waiters++;
+          g_cond_wait (&connection->cond, &connection->lock);
+          connection->n_waiters--;
+        }
+      if (!connection->alive)
+        {
+          g_mutex_unlock (&connection->lock);
+          break;
+        }
+      connection->reading = TRUE;
+      g_mutex_unlock (&connection->lock);
+
+      if (do_channel_get_ring (connection->channel))
+        {
+          if (do_channel_spin (connection->channel, -1))
+            socket_readable = FALSE;
+          else
+            do_channel_wait_readable (connection->channel, -1, NULL);
+        }
+      else
+        msg = do_channel_receive_blocking (connection->channel, 0, &death);
+
+      g_mutex_lock (&connection->lock);
+      if (msg)
+        {
+          if (!route_locked (connection, msg, &done_tasks, &death))
+            g_message ("closing connection to pid %d: %s",
+                       connection->peer_creds.pid, death->message);
+        }
+      else if (g_error_matches (death, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        g_clear_error (&death);
+      else if (!death)
+        death = read_locked (connection, MAX_READS_PER_DISPATCH, NULL, socket_readable,
+                             &done_tasks);
+      else if (!g_error_matches (death, DO_ERROR, DO_ERROR_CONNECTION_DIED))
+        g_message ("closing connection to pid %d: %s",
+                   connection->peer_creds.pid, death->message);
+      connection->reading = FALSE;
+      wake_waiters_locked (connection);
+      g_mutex_unlock (&connection->lock);
+
+      run_completions (connection, &done_tasks);
+      if (death)
+        {
+          connection_die (connection, death);
+          break;
+        }
+      run_thread_safe_calls (connection);
+    }
+  do_connection_unref (connection);
+  return NULL;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1109,7 +1252,12 @@ accept_one (DoConnection *vending, DoMessage *connect)
       /* Both ends switch right after HELLO, before any other message. */
       if (ring)
         do_channel_attach_ring (channel, ring, &connect->creds);
+      client->has_reader = client->root &&
+                           (do_object_get_flags (client->root) & DO_OBJECT_FLAGS_THREAD_SAFE) &&
+                           !(do_object_get_flags (client->root) & DO_OBJECT_FLAGS_WORKER_POOL);
       attach_source (client);
+      if (client->has_reader)
+        g_thread_unref (g_thread_new ("porter-reader", reader_thread, do_connection_ref (client)));
     }
   do_message_unref (hello);
   do_connection_unref (client);

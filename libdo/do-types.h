@@ -37,7 +37,9 @@ typedef enum {
  * @DO_OBJECT_FLAGS_NONE: calls run on the connection's #GMainContext, one
  *   at a time, in the order sent.
  * @DO_OBJECT_FLAGS_THREAD_SAFE: the handlers may run on any thread, and
- *   concurrently.
+ *   concurrently.  A vending connection whose root object is thread-safe
+ *   (and not on the pool) gives each client connection a reader thread
+ *   that runs calls to thread-safe objects as they arrive.
  * @DO_OBJECT_FLAGS_WORKER_POOL: (with %DO_OBJECT_FLAGS_THREAD_SAFE) calls
  *   run on a process-wide pool of worker threads, concurrently and in no
  *   particular order, so a slow handler holds up neither the context nor

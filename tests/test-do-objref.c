@@ -111,6 +111,9 @@ thing_new (Thing *thing)
 /* ------------------------------------------------------------ the server */
 
 static DoConnection *vending;
+/* Serve the root as a thread-safe object: each connection's reader thread
+ * runs its calls. */
+static gboolean server_thread_safe;
 
 static GVariant *
 refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
@@ -178,6 +181,8 @@ server_main (int sock)
                         refs_handle, NULL, NULL);
   g_assert_true (do_object_add_interface (root, g_dbus_node_info_lookup_interface (node, THING),
                                           thing_handle, NULL, NULL, &error));
+  if (server_thread_safe)
+    g_assert_true (do_object_set_flags (root, DO_OBJECT_FLAGS_THREAD_SAFE, &error));
   do_connection_set_root_object (vending, root);
   test_send_fd (sock, do_connection_dup_port_fd (vending, NULL));
   g_main_loop_run (loop);
@@ -597,6 +602,15 @@ test_worker_pool (void)
   g_cond_clear (&gate.cond);
 }
 
+/* The same, with the server's calls on its connections' reader threads. */
+static void
+run_thread_safe (gconstpointer test)
+{
+  server_thread_safe = TRUE;
+  ((GTestFunc) test) ();
+  server_thread_safe = FALSE;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -611,5 +625,12 @@ main (int argc, char **argv)
   g_test_add_func ("/objref/many-proxies", test_many_proxies);
   g_test_add_func ("/objref/client-killed", test_client_killed);
   g_test_add_func ("/objref/worker-pool", test_worker_pool);
+  g_test_add_data_func ("/objref/thread-safe/callbacks-while-blocked",
+                        test_callbacks_while_blocked, run_thread_safe);
+  g_test_add_data_func ("/objref/thread-safe/nested", test_nested, run_thread_safe);
+  g_test_add_data_func ("/objref/thread-safe/identity", test_identity, run_thread_safe);
+  g_test_add_data_func ("/objref/thread-safe/third-process", test_third_process, run_thread_safe);
+  g_test_add_data_func ("/objref/thread-safe/many-proxies", test_many_proxies, run_thread_safe);
+  g_test_add_data_func ("/objref/thread-safe/client-killed", test_client_killed, run_thread_safe);
   return g_test_run ();
 }
