@@ -277,6 +277,7 @@ child_observe (char **args)
   printf ("ready\n");
   fflush (stdout);
   g_main_loop_run (o.loop);  /* COUNT 0: until killed */
+  g_main_loop_unref (o.loop);
   return 0;
 }
 
