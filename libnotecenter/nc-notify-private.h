@@ -21,6 +21,34 @@
  *   GetState (s name) -> (u status, t state)
  *   SetState (s name, t state) -> (u status)    does not post
  *
+ *   Stats    () -> (a{sv} stats)
+ *       Counters for tools and tests: "clients", "names", "observers",
+ *       "queued" (u: deliveries waiting in all clients' queues, held ones
+ *       included), "max-queue" (u), "posts", "dropped", "coalesced",
+ *       "disconnected" (t).
+ *
+ * The distributed center (nc-distributed-center.c) uses the same daemon,
+ * on a connection of its own:
+ *
+ *   DistHello          (h delivery) -> (u status)
+ *       Instead of Hello: @delivery gets whole notifications (below).
+ *   DistAddObserver    (u id, s name, s sender, u behavior) -> (u status)
+ *       @name and @sender "" for any; @behavior an NcSuspensionBehavior.
+ *   DistRemoveObserver (u id) -> (u status)
+ *   DistSetSuspended   (b suspended) -> (u status)
+ *   DistPost           (s name, s sender, a{sv} user_info, u flags)   oneway
+ *       @sender "" for none; @flags NcDistributedPostFlags.
+ *
+ * A request no client of the library would make (an unknown behavior, an
+ * id 0 or already used, an empty or over-long name, user info over
+ * NC_DIST_USER_INFO_MAX bytes, a distributed call before DistHello) makes
+ * the daemon close that client's connection and log why.
+ *
+ * A distributed delivery packet is: guint32 n (1 to NC_DIST_MAX_IDS), n
+ * guint32 observer ids, zero padding to a multiple of 8 bytes, then a
+ * GVariant "(ssa{sv})" (name, sender or "", user info) in normal form,
+ * all native-endian: one notification for n of the client's observers.
+ *
  * Every status is an NC_NOTIFY_STATUS_* value.  Names are 1 to
  * NC_NOTIFY_NAME_MAX bytes of UTF-8.
  *
@@ -43,6 +71,10 @@ G_BEGIN_DECLS
 #define NC_NOTIFY_DEFAULT_SLOTS 65536
 /* Registration ids in one delivery packet at most. */
 #define NC_NOTIFY_MAX_BATCH 256
+/* Observer ids in one distributed delivery packet at most. */
+#define NC_DIST_MAX_IDS 256
+/* Serialized user info of a distributed post at most (bytes). */
+#define NC_DIST_USER_INFO_MAX (64 * 1024)
 
 #define NC_NOTIFY_INTERFACE_XML \
   "<node>" \
@@ -79,11 +111,48 @@ G_BEGIN_DECLS
   "      <arg name='state' type='t' direction='in'/>" \
   "      <arg name='status' type='u' direction='out'/>" \
   "    </method>" \
+  "    <method name='Stats'>" \
+  "      <arg name='stats' type='a{sv}' direction='out'/>" \
+  "    </method>" \
+  "    <method name='DistHello'>" \
+  "      <arg name='delivery' type='h' direction='in'/>" \
+  "      <arg name='status' type='u' direction='out'/>" \
+  "    </method>" \
+  "    <method name='DistAddObserver'>" \
+  "      <arg name='id' type='u' direction='in'/>" \
+  "      <arg name='name' type='s' direction='in'/>" \
+  "      <arg name='sender' type='s' direction='in'/>" \
+  "      <arg name='behavior' type='u' direction='in'/>" \
+  "      <arg name='status' type='u' direction='out'/>" \
+  "    </method>" \
+  "    <method name='DistRemoveObserver'>" \
+  "      <arg name='id' type='u' direction='in'/>" \
+  "      <arg name='status' type='u' direction='out'/>" \
+  "    </method>" \
+  "    <method name='DistSetSuspended'>" \
+  "      <arg name='suspended' type='b' direction='in'/>" \
+  "      <arg name='status' type='u' direction='out'/>" \
+  "    </method>" \
+  "    <method name='DistPost'>" \
+  "      <arg name='name' type='s' direction='in'/>" \
+  "      <arg name='sender' type='s' direction='in'/>" \
+  "      <arg name='user_info' type='a{sv}' direction='in'/>" \
+  "      <arg name='flags' type='u' direction='in'/>" \
+  "      <annotation name='org.freedesktop.DBus.Method.NoReply' value='true'/>" \
+  "    </method>" \
   "  </interface>" \
   "</node>"
 
 /* $PORTER_NOTIFYD, else $XDG_RUNTIME_DIR/porter/notifyd, else
  * /tmp/porter-$UID/notifyd; absolute.  (transfer full) */
 gchar *_nc_notify_get_socket_path (void);
+
+#ifdef NC_NOTIFYD_EXEC_BUILDDIR
+typedef struct _DoConnection DoConnection;
+/* Connects to porter-notifyd, starting it if none runs (race-free, see
+ * do_connection_new_for_socket_path()); the connection belongs to
+ * @context.  (transfer full) */
+DoConnection *_nc_notifyd_connect (GMainContext *context, GError **error);
+#endif
 
 G_END_DECLS

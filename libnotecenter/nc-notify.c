@@ -393,18 +393,6 @@ on_delivery (gint fd, GIOCondition condition, gpointer user_data)
 
 /* ------------------------------------------------------------ the daemon */
 
-static const gchar *
-notifyd_exec_path (void)
-{
-  const gchar *env = g_getenv ("PORTER_NOTIFYD_EXEC");
-
-  if (env != NULL && env[0] != '\0')
-    return env;
-  if (g_file_test (NC_NOTIFYD_EXEC_INSTALLED, G_FILE_TEST_IS_EXECUTABLE))
-    return NC_NOTIFYD_EXEC_INSTALLED;
-  return NC_NOTIFYD_EXEC_BUILDDIR;
-}
-
 static void
 disconnect_locked (void)
 {
@@ -497,8 +485,6 @@ register_name_locked (NameRef *ref, gboolean deliver, gboolean *connection_lost)
 static guint32
 connect_locked (void)
 {
-  g_autofree gchar *path = _nc_notify_get_socket_path ();
-  const gchar *argv[] = { notifyd_exec_path (), "--daemonize", "--socket", path, NULL };
   g_autoptr(GError) error = NULL;
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
   g_autoptr(GUnixFDList) out_fds = NULL;
@@ -513,9 +499,7 @@ connect_locked (void)
   struct stat st;
   void *page;
 
-  g_main_context_push_thread_default (client.conn_context);
-  client.conn = do_connection_new_for_socket_path (path, argv, &error);
-  g_main_context_pop_thread_default (client.conn_context);
+  client.conn = _nc_notifyd_connect (client.conn_context, &error);
   if (client.conn == NULL)
     return NC_NOTIFY_STATUS_SERVER_NOT_FOUND;
   client.root = do_connection_get_root_proxy (client.conn);

@@ -108,4 +108,5 @@
 #include <libnotecenter/nc-center.h>
 #include <libnotecenter/nc-queue.h>
 #include <libnotecenter/nc-notify.h>
+#include <libnotecenter/nc-distributed-center.h>
 #undef NC_INSIDE

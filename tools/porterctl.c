@@ -3,6 +3,8 @@
  *   porterctl [--timeout MS] list
  *   porterctl [--timeout MS] introspect NAME
  *   porterctl [--timeout MS] call NAME METHOD [ARG...]
+ *   porterctl post NAME [--sender S] [--immediate] [USERINFO]
+ *   porterctl watch [NAME] [--sender S] [--count N]
  *
  * Each ARG is a GVariant in text format ("2", "'text'", "[1, 2]",
  * "<uint32 5>"); the arguments are bundled into a tuple and the reply tuple
@@ -14,9 +16,13 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 
+#include <glib-unix.h>
+
 #include <libdo/do.h>
+#include <libnotecenter/nc.h>
 
 static gint opt_timeout = DO_TIMEOUT_DEFAULT;
 
@@ -179,6 +185,101 @@ cmd_introspect (const gchar *name)
   return 0;
 }
 
+/* The options of post and watch, after the command (--sender, and
+ * --count for watch or --immediate for post, where asked for); the other
+ * arguments go to @positional.  FALSE on a bad or extra argument. */
+static gboolean
+notification_args (int argc, char **argv, const gchar **sender, gint64 *count,
+                   gboolean *immediate, const gchar **positional, guint max_positional,
+                   guint *n_positional)
+{
+  *n_positional = 0;
+  for (int i = 0; i < argc; i++)
+    {
+      if (g_str_equal (argv[i], "--sender") && i + 1 < argc)
+        *sender = argv[++i];
+      else if (count != NULL && g_str_equal (argv[i], "--count") && i + 1 < argc)
+        {
+          if (!g_ascii_string_to_signed (argv[++i], 10, 1, G_MAXINT64, count, NULL))
+            return FALSE;
+        }
+      else if (immediate != NULL && g_str_equal (argv[i], "--immediate"))
+        *immediate = TRUE;
+      else if (argv[i][0] == '-' && argv[i][1] == '-')
+        return FALSE;
+      else if (*n_positional < max_positional)
+        positional[(*n_positional)++] = argv[i];
+      else
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+cmd_post (const gchar *name, const gchar *sender, const gchar *info_text, gboolean immediate)
+{
+  NcDistributedCenter *center = nc_distributed_center_get_default ();
+  g_autoptr(GError) error = NULL;
+  GVariant *info = NULL;
+
+  if (info_text != NULL)
+    {
+      info = g_variant_parse (G_VARIANT_TYPE_VARDICT, info_text, NULL, NULL, &error);
+      if (info == NULL)
+        return fail (error);
+    }
+  if (!nc_distributed_center_post (center, name, sender, info,
+                                   immediate ? NC_DISTRIBUTED_POST_DELIVER_IMMEDIATELY : 0,
+                                   &error) ||
+      /* A round trip: the daemon has the post before we exit. */
+      !nc_distributed_center_set_suspended (center, FALSE, &error))
+    return fail (error);
+  return 0;
+}
+
+typedef struct {
+  gint64 left;
+  GMainLoop *loop;
+} Watch;
+
+static void
+watch_cb (NcDistributedCenter *center, NcNotification *n, gpointer user_data)
+{
+  Watch *watch = user_data;
+  GVariant *info = nc_notification_get_user_info (n);
+  g_autofree gchar *text = info ? g_variant_print (info, TRUE) : g_strdup ("{}");
+  const gchar *sender = nc_notification_get_sender (n);
+
+  g_print ("%s %s %s\n", nc_notification_get_name (n), sender ? sender : "-", text);
+  fflush (stdout);
+  if (watch->left > 0 && --watch->left == 0)
+    g_main_loop_quit (watch->loop);
+}
+
+static gboolean
+interrupted (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+cmd_watch (const gchar *name, const gchar *sender, gint64 count)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  Watch watch = { count, loop };
+
+  if (nc_distributed_center_add_observer (nc_distributed_center_get_default (), name, sender,
+                                          NC_SUSPENSION_DELIVER_IMMEDIATELY, NULL, watch_cb,
+                                          &watch, NULL, &error) == NULL)
+    return fail (error);
+  g_unix_signal_add (SIGINT, interrupted, loop);
+  g_unix_signal_add (SIGTERM, interrupted, loop);
+  g_main_loop_run (loop);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -191,7 +292,13 @@ main (int argc, char **argv)
     "  list                          Print the names registered at the broker\n"
     "  introspect NAME               Print the interface of the object vended as NAME\n"
     "  call NAME METHOD [ARG...]     Call METHOD on the object vended as NAME;\n"
-    "                                each ARG is a GVariant in text format");
+    "                                each ARG is a GVariant in text format\n"
+    "  post NAME [--sender S] [--immediate] [USERINFO]\n"
+    "                                Post a distributed notification; USERINFO\n"
+    "                                is an a{sv} in GVariant text format\n"
+    "  watch [NAME] [--sender S] [--count N]\n"
+    "                                Print distributed notifications, a line each,\n"
+    "                                until interrupted or after N");
   g_option_context_add_main_entries (context, options, NULL);
   /* Options stop at the command: "call Calc Add -1 2" must keep its -1. */
   g_option_context_set_strict_posix (context, TRUE);
@@ -219,6 +326,24 @@ main (int argc, char **argv)
       if (argc < 4)
         return usage (context, "call needs NAME and METHOD");
       return cmd_call (argv[2], argv[3], argc - 4, argv + 4);
+    }
+  if (g_str_equal (argv[1], "post") || g_str_equal (argv[1], "watch"))
+    {
+      gboolean post = g_str_equal (argv[1], "post");
+      const gchar *positional[2] = { NULL, NULL };
+      const gchar *sender = NULL;
+      gboolean immediate = FALSE;
+      gint64 count = 0;
+      guint n;
+
+      if (!notification_args (argc - 2, argv + 2, &sender, post ? NULL : &count,
+                              post ? &immediate : NULL, positional, post ? 2 : 1, &n))
+        return usage (context, post ? "post NAME [--sender S] [--immediate] [USERINFO]"
+                                    : "watch [NAME] [--sender S] [--count N]");
+      if (post && n < 1)
+        return usage (context, "post needs NAME");
+      return post ? cmd_post (positional[0], sender, positional[1], immediate)
+                  : cmd_watch (positional[0], sender, count);
     }
   if (g_str_equal (argv[1], "help"))
     {

@@ -11,6 +11,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "notifyd-server.h"
+#include "notifyd-dist.h"
+#include "notifyd-outbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +41,7 @@ typedef struct {
   Name *name;
   guint32 id;
   gboolean deliver;
-  gboolean queued;        /* in client->pending */
+  gboolean queued;        /* in client->outbox */
 } Reg;
 
 struct _Name {
@@ -53,10 +55,10 @@ struct _Client {
   NotifydServer *server;
   DoConnection *connection;
   DoCredentials creds;
-  int delivery_fd;        /* -1 before Hello */
+  NotifydOutbox *outbox;  /* NULL before a hello; Reg * (notify clients) or
+                           * distributed deliveries waiting to be written */
+  DistClient *dist;       /* (nullable) a distributed center client */
   GHashTable *regs;       /* id -> Reg *, owned */
-  GQueue pending;         /* Reg * waiting to be written */
-  guint out_watch;
   gboolean closing;
 };
 
@@ -66,6 +68,7 @@ struct _NotifydServer {
   DoObject *root;
   GHashTable *clients;    /* DoConnection * -> Client *, owned */
   GHashTable *names;      /* name -> Name *, owned */
+  DistRegistry *dist;
   int memfd;              /* read-write, sealed */
   int ro_fd;              /* what clients get */
   guint64 *page;
@@ -73,6 +76,7 @@ struct _NotifydServer {
   guint32 *slot_users;    /* names per slot */
   GArray *free_slots;     /* guint32 stack */
   guint64 generation;
+  guint64 n_disconnected;
 };
 
 void
@@ -172,8 +176,6 @@ name_is_valid (const gchar *name)
 
 /* -------------------------------------------------------------- clients */
 
-static void client_flush (Client *client);
-
 static gboolean
 close_later (gpointer data)
 {
@@ -190,6 +192,7 @@ client_disconnect (Client *client, const gchar *why)
   if (client->closing)
     return;
   client->closing = TRUE;
+  client->server->n_disconnected++;
   g_message ("Disconnecting client pid %d (uid %u): %s", client->creds.pid,
              client->creds.uid, why);
   g_idle_add_full (G_PRIORITY_DEFAULT, close_later,
@@ -197,82 +200,43 @@ client_disconnect (Client *client, const gchar *why)
                    (GDestroyNotify) do_connection_unref);
 }
 
-static gboolean
-on_delivery_writable (gint fd, GIOCondition condition, gpointer user_data)
-{
-  Client *client = user_data;
-
-  client->out_watch = 0;
-  if (condition & (G_IO_ERR | G_IO_HUP | G_IO_NVAL))
-    {
-      client_disconnect (client, "its delivery socket is closed");
-      return G_SOURCE_REMOVE;
-    }
-  client_flush (client);
-  return G_SOURCE_REMOVE;
-}
-
-/* Writes what is queued, without waiting; what does not fit waits for the
- * socket to be writable. */
 static void
-client_flush (Client *client)
+outbox_fail (const gchar *why, gpointer user_data)
 {
-  guint32 batch[NC_NOTIFY_MAX_BATCH];
-
-  if (client->closing || client->delivery_fd < 0)
-    return;
-  while (!g_queue_is_empty (&client->pending))
-    {
-      guint n = 0;
-      GList *l = client->pending.head;
-      ssize_t sent;
-
-      for (; l != NULL && n < NC_NOTIFY_MAX_BATCH; l = l->next)
-        batch[n++] = ((Reg *) l->data)->id;
-      sent = send (client->delivery_fd, batch, n * sizeof batch[0],
-                   MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (sent < 0)
-        {
-          int errsv = errno;
-          if (errsv == EINTR)
-            continue;
-          if (errsv == EAGAIN || errsv == EWOULDBLOCK || errsv == ENOBUFS)
-            {
-              if (client->out_watch == 0)
-                client->out_watch = g_unix_fd_add (client->delivery_fd, G_IO_OUT,
-                                                   on_delivery_writable, client);
-              return;
-            }
-          {
-            g_autofree gchar *why = g_strdup_printf ("cannot write to its delivery socket: %s",
-                                                     g_strerror (errsv));
-            client_disconnect (client, why);
-          }
-          return;
-        }
-      for (guint i = 0; i < n; i++)
-        {
-          Reg *reg = g_queue_pop_head (&client->pending);
-          reg->queued = FALSE;
-        }
-    }
+  client_disconnect (user_data, why);
 }
+
+/* Notify clients: a packet is up to NC_NOTIFY_MAX_BATCH registration ids. */
+static guint
+reg_pack (GQueue *items, guint32 *scratch, struct iovec *iov, guint *n_iov,
+          gpointer user_data)
+{
+  guint n = 0;
+
+  G_STATIC_ASSERT (NC_NOTIFY_MAX_BATCH * sizeof (guint32) <= NOTIFYD_OUTBOX_SCRATCH);
+  for (GList *l = items->head; l != NULL && n < NC_NOTIFY_MAX_BATCH; l = l->next)
+    scratch[n++] = ((Reg *) l->data)->id;
+  iov[0].iov_base = scratch;
+  iov[0].iov_len = n * sizeof (guint32);
+  *n_iov = 1;
+  return n;
+}
+
+static void
+reg_release (gpointer item, gboolean sent, gpointer user_data)
+{
+  ((Reg *) item)->queued = FALSE;
+}
+
+static const NotifydOutboxFuncs reg_outbox_funcs = { reg_pack, reg_release, outbox_fail };
 
 static void
 client_queue (Client *client, Reg *reg)
 {
   if (reg->queued || client->closing)
     return;  /* coalesced */
-  if (client->pending.length >= client->server->options.max_queue)
-    {
-      g_autofree gchar *why =
-        g_strdup_printf ("over %u deliveries waiting (it does not read its "
-                         "delivery socket)", client->server->options.max_queue);
-      client_disconnect (client, why);
-      return;
-    }
-  reg->queued = TRUE;
-  g_queue_push_tail (&client->pending, reg);
+  if (notifyd_outbox_push (client->outbox, reg))
+    reg->queued = TRUE;
 }
 
 static void
@@ -281,7 +245,7 @@ reg_remove (Client *client, Reg *reg)
   NotifydServer *server = client->server;
 
   if (reg->queued)
-    g_queue_remove (&client->pending, reg);
+    notifyd_outbox_remove (client->outbox, reg);
   g_ptr_array_remove_fast (reg->name->regs, reg);
   name_maybe_drop (server, reg->name);
   g_hash_table_remove (client->regs, GUINT_TO_POINTER (reg->id));
@@ -293,6 +257,9 @@ client_free (Client *client)
   GHashTableIter iter;
   gpointer value;
 
+  /* First: it still points at the registrations. */
+  g_clear_pointer (&client->outbox, notifyd_outbox_free);
+  g_clear_pointer (&client->dist, dist_client_free);
   g_hash_table_iter_init (&iter, client->regs);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
@@ -300,12 +267,7 @@ client_free (Client *client)
       g_ptr_array_remove_fast (reg->name->regs, reg);
       name_maybe_drop (client->server, reg->name);
     }
-  g_queue_clear (&client->pending);
   g_hash_table_unref (client->regs);
-  if (client->out_watch != 0)
-    g_source_remove (client->out_watch);
-  if (client->delivery_fd >= 0)
-    close (client->delivery_fd);
   do_connection_unref (client->connection);
   g_free (client);
 }
@@ -328,6 +290,28 @@ allowed (Client *client, const gchar *name, NotifydAccessMode mode)
                                client->creds.gid, mode);
 }
 
+/* Takes the delivery socket a hello passes (either kind: once). */
+static guint32
+client_take_outbox (Client *client, GUnixFDList *fds, gint32 index,
+                    const NotifydOutboxFuncs *funcs)
+{
+  int fd;
+
+  if (client->outbox != NULL)
+    return NC_NOTIFY_STATUS_INVALID_REQUEST;
+  if (fds == NULL || index < 0 || index >= g_unix_fd_list_get_length (fds))
+    return NC_NOTIFY_STATUS_INVALID_FILE;
+  fd = g_unix_fd_list_get (fds, index, NULL);
+  client->outbox = notifyd_outbox_new (fd, client->server->options.max_queue, funcs, client);
+  if (client->outbox == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return NC_NOTIFY_STATUS_INVALID_FILE;
+    }
+  return NC_NOTIFY_STATUS_OK;
+}
+
 static GVariant *
 handle_hello (Client *client, DoInvocation *invocation, GVariant *parameters)
 {
@@ -335,27 +319,12 @@ handle_hello (Client *client, DoInvocation *invocation, GVariant *parameters)
   GUnixFDList *fds = do_invocation_get_fd_list (invocation);
   g_autoptr(GUnixFDList) out_fds = NULL;
   gint32 index;
-  int fd, type = 0;
-  socklen_t len = sizeof type;
-  struct stat st;
+  guint32 status;
 
   g_variant_get (parameters, "(h)", &index);
-  if (client->delivery_fd >= 0)
-    return g_variant_new ("(uhtu)", NC_NOTIFY_STATUS_INVALID_REQUEST, -1, G_GUINT64_CONSTANT (0), 0);
-  if (index < 0 || index >= g_unix_fd_list_get_length (fds))
-    return g_variant_new ("(uhtu)", NC_NOTIFY_STATUS_INVALID_FILE, -1, G_GUINT64_CONSTANT (0), 0);
-  fd = g_unix_fd_list_get (fds, index, NULL);
-  /* A socket of ours to write to with MSG_DONTWAIT: a pipe could be made
-   * blocking again by its other holder. */
-  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode) ||
-      getsockopt (fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
-      (type != SOCK_SEQPACKET && type != SOCK_DGRAM))
-    {
-      if (fd >= 0)
-        close (fd);
-      return g_variant_new ("(uhtu)", NC_NOTIFY_STATUS_INVALID_FILE, -1, G_GUINT64_CONSTANT (0), 0);
-    }
-  client->delivery_fd = fd;
+  status = client_take_outbox (client, fds, index, &reg_outbox_funcs);
+  if (status != NC_NOTIFY_STATUS_OK)
+    return g_variant_new ("(uhtu)", status, -1, G_GUINT64_CONSTANT (0), 0);
 
   out_fds = g_unix_fd_list_new ();
   index = g_unix_fd_list_append (out_fds, server->ro_fd, NULL);
@@ -382,7 +351,7 @@ handle_register (Client *client, GVariant *parameters)
   g_variant_get (parameters, "(&sub)", &name, &id, &deliver);
   if (!name_is_valid (name))
     return g_variant_new ("(uu)", NC_NOTIFY_STATUS_INVALID_NAME, 0);
-  if (id == 0 || client->delivery_fd < 0)
+  if (id == 0 || client->outbox == NULL || client->dist != NULL)
     return g_variant_new ("(uu)", NC_NOTIFY_STATUS_INVALID_REQUEST, 0);
   if (!allowed (client, name, NOTIFYD_ACCESS_READ))
     return g_variant_new ("(uu)", NC_NOTIFY_STATUS_NOT_AUTHORIZED, 0);
@@ -465,7 +434,7 @@ handle_post (Client *client, GVariant *parameters)
         g_ptr_array_add (touched, reg->client);
     }
   for (guint i = 0; i < touched->len; i++)
-    client_flush (touched->pdata[i]);
+    notifyd_outbox_flush (((Client *) touched->pdata[i])->outbox);
   return g_variant_new ("(u)", NC_NOTIFY_STATUS_OK);
 }
 
@@ -504,6 +473,115 @@ handle_set_state (Client *client, GVariant *parameters)
   return g_variant_new ("(u)", NC_NOTIFY_STATUS_OK);
 }
 
+/* ------------------------------------------------- distributed center */
+
+static const NotifydOutboxFuncs dist_outbox_funcs = {
+  dist_outbox_pack, dist_outbox_release, outbox_fail
+};
+
+static GVariant *
+handle_dist_hello (Client *client, DoInvocation *invocation, GVariant *parameters)
+{
+  gint32 index;
+  guint32 status;
+
+  g_variant_get (parameters, "(h)", &index);
+  status = client_take_outbox (client, do_invocation_get_fd_list (invocation), index,
+                               &dist_outbox_funcs);
+  if (status == NC_NOTIFY_STATUS_OK)
+    client->dist = dist_client_new (client->server->dist, client->outbox,
+                                    client->server->options.max_registrations,
+                                    client->creds.pid);
+  return g_variant_new ("(u)", status);
+}
+
+/* Every distributed request but DistHello: from a client that said
+ * DistHello, else the client is broken or hostile. */
+static GVariant *
+handle_dist (Client *client, DoInvocation *invocation, const gchar *method,
+             GVariant *parameters, GError **error)
+{
+  g_autofree gchar *why = NULL;
+  guint32 status = 0;
+
+  if (client->dist == NULL)
+    why = g_strdup_printf ("%s before DistHello", method);
+  else if (strcmp (method, "DistAddObserver") == 0)
+    {
+      const gchar *name, *sender;
+      guint32 id, behavior;
+
+      g_variant_get (parameters, "(u&s&su)", &id, &name, &sender, &behavior);
+      status = dist_client_add_observer (client->dist, id, name, sender, behavior, &why);
+    }
+  else if (strcmp (method, "DistRemoveObserver") == 0)
+    {
+      guint32 id;
+
+      g_variant_get (parameters, "(u)", &id);
+      status = dist_client_remove_observer (client->dist, id, &why);
+    }
+  else if (strcmp (method, "DistSetSuspended") == 0)
+    {
+      gboolean suspended;
+
+      g_variant_get (parameters, "(b)", &suspended);
+      status = dist_client_set_suspended (client->dist, suspended);
+    }
+  else /* DistPost */
+    {
+      const gchar *name, *sender;
+      g_autoptr(GVariant) user_info = NULL;
+      guint32 flags;
+
+      g_variant_get (parameters, "(&s&s@a{sv}u)", &name, &sender, &user_info, &flags);
+      status = dist_client_post (client->dist, name, sender, user_info, flags, &why);
+    }
+  if (why != NULL)
+    {
+      client_disconnect (client, why);
+      g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT, "%s", why);
+      return NULL;
+    }
+  if (do_invocation_is_oneway (invocation))
+    return g_variant_new ("()");
+  return g_variant_new ("(u)", status);
+}
+
+static GVariant *
+handle_stats (Client *client)
+{
+  NotifydServer *server = client->server;
+  GVariantBuilder builder;
+  DistStats stats;
+  guint queued = 0;
+  GHashTableIter iter;
+  gpointer value;
+
+  dist_registry_get_stats (server->dist, &stats);
+  g_hash_table_iter_init (&iter, server->clients);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (((Client *) value)->outbox != NULL && ((Client *) value)->dist == NULL)
+      queued += notifyd_outbox_get_length (((Client *) value)->outbox);
+  queued += stats.queued;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "clients",
+                         g_variant_new_uint32 (g_hash_table_size (server->clients)));
+  g_variant_builder_add (&builder, "{sv}", "names",
+                         g_variant_new_uint32 (g_hash_table_size (server->names)));
+  g_variant_builder_add (&builder, "{sv}", "observers", g_variant_new_uint32 (stats.observers));
+  g_variant_builder_add (&builder, "{sv}", "queued", g_variant_new_uint32 (queued));
+  g_variant_builder_add (&builder, "{sv}", "max-queue",
+                         g_variant_new_uint32 (server->options.max_queue));
+  g_variant_builder_add (&builder, "{sv}", "posts", g_variant_new_uint64 (stats.posts));
+  g_variant_builder_add (&builder, "{sv}", "dropped", g_variant_new_uint64 (stats.dropped));
+  g_variant_builder_add (&builder, "{sv}", "coalesced", g_variant_new_uint64 (stats.coalesced));
+  g_variant_builder_add (&builder, "{sv}", "disconnected",
+                         g_variant_new_uint64 (server->n_disconnected));
+  return g_variant_new ("(a{sv})", &builder);
+}
+
 static GVariant *
 notify_method (DoObject *object,
                DoInvocation *invocation,
@@ -534,6 +612,12 @@ notify_method (DoObject *object,
     return handle_get_state (client, parameters);
   if (strcmp (method, "SetState") == 0)
     return handle_set_state (client, parameters);
+  if (strcmp (method, "Stats") == 0)
+    return handle_stats (client);
+  if (strcmp (method, "DistHello") == 0)
+    return handle_dist_hello (client, invocation, parameters);
+  if (g_str_has_prefix (method, "Dist"))
+    return handle_dist (client, invocation, method, parameters, error);
   g_set_error (error, DO_ERROR, DO_ERROR_UNKNOWN_METHOD, "no method %s", method);
   return NULL;
 }
@@ -601,6 +685,7 @@ notifyd_server_new (const NotifydOptions *options, NotifydAccess *access, GError
   server->clients = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) client_free);
   server->names = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, name_free);
   server->free_slots = g_array_new (FALSE, FALSE, sizeof (guint32));
+  server->dist = dist_registry_new ();
 
   if (options->n_slots < 2 || options->n_slots > (1u << 24) || options->max_queue < 1)
     {
@@ -630,6 +715,7 @@ notifyd_server_free (NotifydServer *server)
     g_hash_table_unref (server->clients);
   if (server->names != NULL)
     g_hash_table_unref (server->names);
+  g_clear_pointer (&server->dist, dist_registry_free);
   g_clear_pointer (&server->root, do_object_unref);
   if (server->page != NULL)
     munmap (server->page, server->page_size);
@@ -684,9 +770,7 @@ notifyd_server_add_client (NotifydServer *server, int fd, GError **error)
   client->creds.pid = cred.pid;
   client->creds.uid = cred.uid;
   client->creds.gid = cred.gid;
-  client->delivery_fd = -1;
   client->regs = g_hash_table_new_full (NULL, NULL, NULL, g_free);
-  g_queue_init (&client->pending);
   g_hash_table_insert (server->clients, connection, client);
   do_connection_set_died_func (connection, client_died, client, NULL);
   g_debug ("Client pid %d (uid %u) connected", (int) cred.pid, (guint) cred.uid);

@@ -1,0 +1,746 @@
+/* Porter — libnotecenter: the distributed notification center (see nc.h,
+ * DISTRIBUTED CENTER, and for the protocol nc-notify-private.h).
+ *
+ * A center holds one DoConnection to porter-notifyd, made on a private
+ * GMainContext nobody iterates: every call is a sync (or oneway) call made
+ * under @lock, which reads its own reply, as the notify(3) client does.  A
+ * worker thread with its own context reads the delivery socket the daemon
+ * writes whole notifications to, each with the ids of the observers of
+ * this process it matched.  Each observer owns a private in-process
+ * NcCenter with one observer on the caller's GMainContext, so delivery to
+ * that context, removal while a delivery is in flight and the
+ * destroy-notify are NcCenter's (nc-center.c), not redone here.
+ *
+ * When the daemon goes away, the worker sees the socket hang up and
+ * connects again (starting a daemon if need be), adding every observer
+ * again and restoring the suspension; what was posted in between is lost.
+ *
+ * Lock order: @lock, then libdo's and NcCenter's.  No user callback runs
+ * under @lock.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "nc-distributed-center.h"
+#include "nc-notify.h"
+#include "nc-notify-private.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <gio/gunixfdlist.h>
+
+#include "libdo/do.h"
+#include "nc-center.h"
+#include "nc-notification.h"
+
+/* A delivery packet at most: header, names, user info, framing. */
+#define PACKET_MAX ((NC_DIST_MAX_IDS + 2) * 4 + 2 * NC_NOTIFY_NAME_MAX + \
+                    NC_DIST_USER_INFO_MAX + 4096)
+
+struct _NcDistributedObserver {
+  gint ref;                   /* (atomic) the table's and @handle's */
+  NcDistributedCenter *center; /* strong; immutable */
+  guint32 id;                 /* immutable */
+  gchar *name;                /* (nullable) immutable */
+  gchar *sender;              /* (nullable) immutable */
+  NcSuspensionBehavior behavior; /* immutable */
+  NcCenter *inner;            /* immutable */
+  NcObserver *handle;         /* on @inner; protected by center->lock */
+  NcDistributedObserverFunc func; /* immutable */
+  gpointer user_data;         /* immutable */
+  GDestroyNotify destroy;     /* (nullable) immutable */
+};
+
+/**
+ * NcDistributedCenter:
+ *
+ * A connection to porter-notifyd's distributed center.  Every function on
+ * it may be called from any thread, including from inside an observer's
+ * callback.
+ */
+struct _NcDistributedCenter {
+  gint ref;                   /* (atomic) */
+  GMutex lock;
+  GMainContext *conn_context; /* immutable */
+  GMainContext *worker_context; /* immutable */
+  GThread *worker;            /* immutable */
+  gint quit;                  /* (atomic) */
+  /* protected by @lock: */
+  DoConnection *conn;
+  DoProxy *root;
+  int delivery_fd;
+  GSource *delivery_source;
+  GHashTable *observers;      /* id -> NcDistributedObserver *, a ref each */
+  guint32 next_id;
+  gboolean suspended;
+  /* the worker's: */
+  guint8 *packet;
+};
+
+/* ------------------------------------------------------------ observers */
+
+static void
+observer_unref (NcDistributedObserver *observer)
+{
+  if (!g_atomic_int_dec_and_test (&observer->ref))
+    return;
+  nc_center_unref (observer->inner);
+  nc_distributed_center_unref (observer->center);
+  g_free (observer->name);
+  g_free (observer->sender);
+  g_free (observer);
+}
+
+static NcDistributedObserver *
+observer_ref (NcDistributedObserver *observer)
+{
+  g_atomic_int_inc (&observer->ref);
+  return observer;
+}
+
+static void
+observer_trampoline (NcCenter *inner, NcNotification *notification, gpointer user_data)
+{
+  NcDistributedObserver *observer = user_data;
+
+  observer->func (observer->center, notification, observer->user_data);
+}
+
+/* The inner observer's destroy-notify: after its last call. */
+static void
+observer_inner_destroy (gpointer data)
+{
+  NcDistributedObserver *observer = data;
+
+  if (observer->destroy != NULL)
+    observer->destroy (observer->user_data);
+  observer_unref (observer);
+}
+
+/* ------------------------------------------------------------ connection */
+
+static gboolean connect_locked (NcDistributedCenter *center, GError **error);
+
+static void
+disconnect_locked (NcDistributedCenter *center)
+{
+  if (center->delivery_source != NULL)
+    {
+      g_source_destroy (center->delivery_source);
+      g_clear_pointer (&center->delivery_source, g_source_unref);
+    }
+  if (center->delivery_fd >= 0)
+    {
+      close (center->delivery_fd);
+      center->delivery_fd = -1;
+    }
+  if (center->conn != NULL)
+    {
+      do_connection_close (center->conn);
+      g_clear_pointer (&center->root, do_proxy_unref);
+      g_clear_pointer (&center->conn, do_connection_unref);
+      while (g_main_context_iteration (center->conn_context, FALSE))
+        ;
+    }
+}
+
+static gboolean
+is_connection_error (const GError *error)
+{
+  return g_error_matches (error, DO_ERROR, DO_ERROR_CONNECTION_DIED) ||
+         g_error_matches (error, DO_ERROR, DO_ERROR_CLOSED) ||
+         g_error_matches (error, DO_ERROR, DO_ERROR_TIMED_OUT);
+}
+
+/* A call expecting "(u)"; FALSE with @error unless the status is OK. */
+static gboolean
+call_status_locked (NcDistributedCenter *center, const gchar *method, GVariant *parameters,
+                    GUnixFDList *fds, GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  guint32 status;
+
+  reply = do_proxy_call_with_fds_sync (center->root, method, parameters, fds,
+                                       DO_CALL_FLAGS_NONE, DO_TIMEOUT_DEFAULT, NULL,
+                                       NULL, error);
+  if (reply == NULL)
+    return FALSE;
+  if (!g_variant_is_of_type (reply, G_VARIANT_TYPE ("(u)")))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_FAILED, "porter-notifyd replied %s to %s",
+                   g_variant_get_type_string (reply), method);
+      return FALSE;
+    }
+  g_variant_get (reply, "(u)", &status);
+  if (status != NC_NOTIFY_STATUS_OK)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_FAILED, "porter-notifyd refused %s (status %u)",
+                   method, status);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+add_observer_locked (NcDistributedCenter *center, NcDistributedObserver *observer,
+                     GError **error)
+{
+  return call_status_locked (center, "DistAddObserver",
+                             g_variant_new ("(ussu)", observer->id,
+                                            observer->name ? observer->name : "",
+                                            observer->sender ? observer->sender : "",
+                                            (guint32) observer->behavior),
+                             NULL, error);
+}
+
+static gboolean on_delivery (gint fd, GIOCondition condition, gpointer user_data);
+
+static gboolean
+connect_locked (NcDistributedCenter *center, GError **error)
+{
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  GHashTableIter iter;
+  gpointer value;
+  int pair[2];
+  gint32 index;
+
+  center->conn = _nc_notifyd_connect (center->conn_context, error);
+  if (center->conn == NULL)
+    return FALSE;
+  center->root = do_connection_get_root_proxy (center->conn);
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "socketpair: %s", g_strerror (errsv));
+      disconnect_locked (center);
+      return FALSE;
+    }
+  center->delivery_fd = pair[0];
+  index = g_unix_fd_list_append (fds, pair[1], NULL);
+  close (pair[1]);
+  if (!call_status_locked (center, "DistHello", g_variant_new ("(h)", index), fds, error))
+    {
+      disconnect_locked (center);
+      return FALSE;
+    }
+  center->delivery_source = g_unix_fd_source_new (center->delivery_fd,
+                                                  G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback (center->delivery_source,
+                         (GSourceFunc) (void (*) (void)) on_delivery, center, NULL);
+  g_source_set_static_name (center->delivery_source, "nc_distributed delivery");
+  g_source_set_priority (center->delivery_source, G_PRIORITY_HIGH);
+  g_source_attach (center->delivery_source, center->worker_context);
+
+  /* What we had at the previous daemon. */
+  g_hash_table_iter_init (&iter, center->observers);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (!add_observer_locked (center, value, error))
+      {
+        disconnect_locked (center);
+        return FALSE;
+      }
+  if (center->suspended &&
+      !call_status_locked (center, "DistSetSuspended", g_variant_new ("(b)", TRUE), NULL,
+                           error))
+    {
+      disconnect_locked (center);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+ensure_connected_locked (NcDistributedCenter *center, GError **error)
+{
+  if (center->conn != NULL && do_connection_is_alive (center->conn))
+    return TRUE;
+  disconnect_locked (center);
+  return connect_locked (center, error);
+}
+
+/* ------------------------------------------------------------ delivery */
+
+static void
+deliver_packet (NcDistributedCenter *center, const guint8 *data, gsize len)
+{
+  g_autoptr(NcNotification) notification = NULL;
+  g_autoptr(GVariant) message = NULL;
+  g_autoptr(GVariant) user_info = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  const gchar *name, *sender;
+  guint32 n;
+  gsize header;
+
+  /* The daemon is trusted no more than any peer. */
+  if (len < sizeof n)
+    return;
+  memcpy (&n, data, sizeof n);
+  if (n == 0 || n > NC_DIST_MAX_IDS)
+    return;
+  header = (1 + n) * sizeof (guint32);
+  header += header % 8;
+  if (len < header)
+    return;
+  bytes = g_bytes_new (data + header, len - header);
+  message = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(ssa{sv})"),
+                                                          bytes, FALSE));
+  if (!g_variant_is_normal_form (message))
+    return;
+  g_variant_get (message, "(&s&s@a{sv})", &name, &sender, &user_info);
+  if (name[0] == '\0')
+    return;
+  notification = nc_notification_new (name, sender[0] != '\0' ? sender : NULL,
+                                      g_variant_n_children (user_info) > 0 ? user_info : NULL);
+
+  for (guint32 i = 0; i < n; i++)
+    {
+      NcDistributedObserver *observer;
+      guint32 id;
+
+      memcpy (&id, data + (1 + i) * sizeof id, sizeof id);
+      g_mutex_lock (&center->lock);
+      observer = g_hash_table_lookup (center->observers, GUINT_TO_POINTER (id));
+      if (observer != NULL)
+        observer_ref (observer);
+      g_mutex_unlock (&center->lock);
+      if (observer == NULL)
+        continue;  /* removed since */
+      nc_center_post (observer->inner, notification);
+      observer_unref (observer);
+    }
+}
+
+static gboolean
+on_delivery (gint fd, GIOCondition condition, gpointer user_data)
+{
+  NcDistributedCenter *center = user_data;
+  gboolean hung_up = FALSE;
+
+  for (;;)
+    {
+      ssize_t n = recv (fd, center->packet, PACKET_MAX, MSG_DONTWAIT | MSG_TRUNC);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        break;
+      if (n <= 0)
+        {
+          hung_up = TRUE;
+          break;
+        }
+      if (n <= PACKET_MAX)
+        deliver_packet (center, center->packet, (gsize) n);
+    }
+  if (!hung_up && !(condition & (G_IO_HUP | G_IO_ERR)))
+    return G_SOURCE_CONTINUE;
+
+  /* The daemon went away (or let us go): start again if anybody listens. */
+  g_mutex_lock (&center->lock);
+  if (g_main_current_source () == center->delivery_source)
+    {
+      g_autoptr(GError) error = NULL;
+
+      disconnect_locked (center);
+      if (g_hash_table_size (center->observers) > 0 && !g_atomic_int_get (&center->quit) &&
+          !connect_locked (center, &error))
+        g_warning ("Cannot reach porter-notifyd again: %s", error->message);
+    }
+  g_mutex_unlock (&center->lock);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  NcDistributedCenter *center = data;
+
+  g_main_context_push_thread_default (center->worker_context);
+  while (!g_atomic_int_get (&center->quit))
+    g_main_context_iteration (center->worker_context, TRUE);
+  g_main_context_pop_thread_default (center->worker_context);
+  return NULL;
+}
+
+/* ------------------------------------------------------------ API */
+
+/**
+ * nc_distributed_center_new:
+ *
+ * Makes a distributed center with a connection of its own to
+ * porter-notifyd (made, and the daemon started if none runs, on first
+ * use).  Most programs want nc_distributed_center_get_default().
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: (transfer full): a new center.
+ */
+NcDistributedCenter *
+nc_distributed_center_new (void)
+{
+  NcDistributedCenter *center = g_new0 (NcDistributedCenter, 1);
+
+  center->ref = 1;
+  g_mutex_init (&center->lock);
+  center->conn_context = g_main_context_new ();
+  center->worker_context = g_main_context_new ();
+  center->delivery_fd = -1;
+  center->observers = g_hash_table_new (NULL, NULL);
+  center->next_id = 1;
+  center->packet = g_malloc (PACKET_MAX);
+  center->worker = g_thread_new ("nc-distributed", worker_main, center);
+  return center;
+}
+
+/**
+ * nc_distributed_center_get_default:
+ *
+ * The process's distributed center, made on first call and never freed.
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: (transfer none): the default center.
+ */
+NcDistributedCenter *
+nc_distributed_center_get_default (void)
+{
+  static NcDistributedCenter *default_center;
+
+  if (g_once_init_enter (&default_center))
+    g_once_init_leave (&default_center, nc_distributed_center_new ());
+  return default_center;
+}
+
+/**
+ * nc_distributed_center_ref:
+ * @center: a center.
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: (transfer full): @center.
+ */
+NcDistributedCenter *
+nc_distributed_center_ref (NcDistributedCenter *center)
+{
+  g_return_val_if_fail (center != NULL, NULL);
+  g_atomic_int_inc (&center->ref);
+  return center;
+}
+
+static gboolean
+wake_cb (gpointer data)
+{
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * nc_distributed_center_unref:
+ * @center: (nullable): a center.
+ *
+ * Drops a reference.  Each observer holds one on its center until it is
+ * removed, so the last unref finds none.
+ *
+ * Thread rules: any thread but inside an observer callback of @center.
+ */
+void
+nc_distributed_center_unref (NcDistributedCenter *center)
+{
+  if (center == NULL || !g_atomic_int_dec_and_test (&center->ref))
+    return;
+  g_atomic_int_set (&center->quit, 1);
+  g_main_context_invoke (center->worker_context, wake_cb, NULL);
+  g_thread_join (center->worker);
+  g_mutex_lock (&center->lock);
+  disconnect_locked (center);
+  g_mutex_unlock (&center->lock);
+  g_assert (g_hash_table_size (center->observers) == 0);
+  g_hash_table_unref (center->observers);
+  g_main_context_unref (center->conn_context);
+  g_main_context_unref (center->worker_context);
+  g_mutex_clear (&center->lock);
+  g_free (center->packet);
+  g_free (center);
+}
+
+static gboolean
+check_name (const gchar *what, const gchar *name, gboolean nullable, GError **error)
+{
+  if (name == NULL && nullable)
+    return TRUE;
+  if (name == NULL || name[0] == '\0' || strlen (name) > NC_NOTIFY_NAME_MAX ||
+      !g_utf8_validate (name, -1, NULL))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
+                   "a %s must be 1 to %u bytes of UTF-8", what, NC_NOTIFY_NAME_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * nc_distributed_center_post:
+ * @center: a center.
+ * @name: the notification's name (1 to 1024 bytes of UTF-8).
+ * @sender: (nullable): its sender, a string (same limits).
+ * @user_info: (nullable): an `a{sv}`, at most 64 KiB serialized; a
+ *   floating reference is sunk.
+ * @flags: %NC_DISTRIBUTED_POST_DELIVER_IMMEDIATELY to reach suspended
+ *   processes too.
+ * @error: return location for an error.
+ *
+ * Sends a notification to every process whose observers match it (this
+ * one included), through porter-notifyd.  It does not wait for delivery:
+ * it returns once the daemon has been sent the post.  Posts from one
+ * thread reach each observer in order (unless coalesced or dropped by its
+ * suspension behaviour).
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: %TRUE if the daemon was sent the post.
+ */
+gboolean
+nc_distributed_center_post (NcDistributedCenter *center, const gchar *name, const gchar *sender,
+                            GVariant *user_info, NcDistributedPostFlags flags, GError **error)
+{
+  g_autoptr(GVariant) parameters = NULL;
+  g_autoptr(GError) local_error = NULL;
+  gboolean ok = FALSE;
+
+  g_return_val_if_fail (center != NULL, FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+  g_return_val_if_fail (user_info == NULL ||
+                        g_variant_is_of_type (user_info, G_VARIANT_TYPE_VARDICT), FALSE);
+  g_return_val_if_fail ((flags & ~NC_DISTRIBUTED_POST_DELIVER_IMMEDIATELY) == 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (user_info != NULL)
+    g_variant_ref_sink (user_info);
+  if (!check_name ("name", name, FALSE, error) || !check_name ("sender", sender, TRUE, error))
+    goto out;
+  if (user_info != NULL && g_variant_get_size (user_info) > NC_DIST_USER_INFO_MAX)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
+                   "the user info is over %u bytes", NC_DIST_USER_INFO_MAX);
+      goto out;
+    }
+  parameters = g_variant_ref_sink (
+    g_variant_new ("(ss@a{sv}u)", name, sender ? sender : "",
+                   user_info ? user_info : g_variant_new ("a{sv}", NULL), (guint32) flags));
+
+  g_mutex_lock (&center->lock);
+  for (int attempt = 0; attempt < 2 && !ok; attempt++)
+    {
+      g_clear_error (&local_error);
+      if (attempt > 0)
+        disconnect_locked (center);
+      if (!ensure_connected_locked (center, &local_error))
+        break;
+      ok = do_proxy_call_oneway (center->root, "DistPost", parameters, &local_error);
+      if (!ok && !is_connection_error (local_error))
+        break;
+    }
+  g_mutex_unlock (&center->lock);
+  if (!ok)
+    g_propagate_error (error, g_steal_pointer (&local_error));
+out:
+  if (user_info != NULL)
+    g_variant_unref (user_info);
+  return ok;
+}
+
+/**
+ * nc_distributed_center_add_observer:
+ * @center: a center.
+ * @name: (nullable): the name to observe, or %NULL for any.
+ * @sender: (nullable): the sender to observe, or %NULL for any.
+ * @behavior: what to do with notifications while this process is
+ *   suspended (#NcSuspensionBehavior).
+ * @context: (nullable): where @func runs; %NULL for the thread-default
+ *   context of the calling thread.
+ * @func: called for each matching notification.
+ * @user_data: passed to @func.
+ * @destroy: (nullable): called on @user_data on @context after the last
+ *   call of @func, once the observer is removed.
+ * @error: return location for an error.
+ *
+ * Observes notifications posted by any process.  The daemon does the
+ * matching, so the process is sent only what its observers want.  Once
+ * this returns, every later post is matched against the observer.  The
+ * observer holds a reference on @center until it is removed.
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: (transfer none): a handle, valid until it is passed to
+ * nc_distributed_center_remove_observer(); %NULL with @error set if the
+ * daemon cannot be reached or refuses (over its per-process limit).
+ */
+NcDistributedObserver *
+nc_distributed_center_add_observer (NcDistributedCenter *center, const gchar *name,
+                                    const gchar *sender, NcSuspensionBehavior behavior,
+                                    GMainContext *context, NcDistributedObserverFunc func,
+                                    gpointer user_data, GDestroyNotify destroy, GError **error)
+{
+  NcDistributedObserver *observer;
+  gboolean ok = FALSE;
+
+  g_return_val_if_fail (center != NULL, NULL);
+  g_return_val_if_fail (behavior >= NC_SUSPENSION_DROP &&
+                        behavior <= NC_SUSPENSION_DELIVER_IMMEDIATELY, NULL);
+  g_return_val_if_fail (func != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!check_name ("name", name, TRUE, error) || !check_name ("sender", sender, TRUE, error))
+    return NULL;
+
+  observer = g_new0 (NcDistributedObserver, 1);
+  observer->ref = 1;
+  observer->center = nc_distributed_center_ref (center);
+  observer->name = g_strdup (name);
+  observer->sender = g_strdup (sender);
+  observer->behavior = behavior;
+  observer->inner = nc_center_new ();
+  observer->func = func;
+  observer->user_data = user_data;
+  observer->destroy = destroy;
+
+  g_mutex_lock (&center->lock);
+  observer->id = center->next_id++;
+  if (center->next_id == 0)
+    center->next_id = 1;
+  for (int attempt = 0; attempt < 2 && !ok; attempt++)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (attempt > 0)
+        disconnect_locked (center);
+      if (!ensure_connected_locked (center, &local_error))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          break;
+        }
+      ok = add_observer_locked (center, observer, &local_error);
+      if (!ok && (attempt > 0 || !is_connection_error (local_error)))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          break;
+        }
+    }
+  if (ok)
+    {
+      observer->handle = nc_center_add_observer_on_context (
+        observer->inner, NULL, NULL,
+        context ? context : g_main_context_get_thread_default (),
+        observer_trampoline, observer_ref (observer), observer_inner_destroy);
+      g_hash_table_insert (center->observers, GUINT_TO_POINTER (observer->id), observer);
+    }
+  g_mutex_unlock (&center->lock);
+  if (!ok)
+    {
+      observer_unref (observer);
+      return NULL;
+    }
+  return observer;
+}
+
+/**
+ * nc_distributed_center_remove_observer:
+ * @center: a center.
+ * @observer: (transfer full): a handle from
+ *   nc_distributed_center_add_observer() on @center.
+ *
+ * Stops the observer: @func is not called after this returns (on
+ * @context's thread; a call already running elsewhere finishes), and the
+ * daemon no longer sends its notifications.  Its destroy-notify runs on
+ * its context afterwards.
+ *
+ * Thread rules: any thread, also from inside a callback.
+ *
+ * Returns: %TRUE if @observer was an observer of @center.
+ */
+gboolean
+nc_distributed_center_remove_observer (NcDistributedCenter *center,
+                                       NcDistributedObserver *observer)
+{
+  NcObserver *handle = NULL;
+
+  g_return_val_if_fail (center != NULL, FALSE);
+  g_return_val_if_fail (observer != NULL, FALSE);
+
+  g_mutex_lock (&center->lock);
+  if (g_hash_table_lookup (center->observers, GUINT_TO_POINTER (observer->id)) != observer)
+    {
+      g_mutex_unlock (&center->lock);
+      g_return_val_if_reached (FALSE);
+    }
+  g_hash_table_remove (center->observers, GUINT_TO_POINTER (observer->id));
+  handle = g_steal_pointer (&observer->handle);
+  if (center->conn != NULL && do_connection_is_alive (center->conn))
+    {
+      g_autoptr(GError) error = NULL;
+      /* A failure means the daemon is gone, and the observer with it. */
+      call_status_locked (center, "DistRemoveObserver", g_variant_new ("(u)", observer->id),
+                          NULL, &error);
+    }
+  g_mutex_unlock (&center->lock);
+
+  nc_center_remove_observer (observer->inner, handle);
+  nc_observer_release (handle);
+  observer_unref (observer);  /* the table's */
+  return TRUE;
+}
+
+/**
+ * nc_distributed_center_set_suspended:
+ * @center: a center.
+ * @suspended: whether to suspend delivery to this center.
+ * @error: return location for an error.
+ *
+ * Suspends or resumes delivery (NSDistributedNotificationCenter's
+ * setSuspended:).  While suspended, the daemon treats each observer's
+ * notifications per its #NcSuspensionBehavior; on resume it sends what it
+ * held at once, without waiting for another post.
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: %TRUE once the daemon has applied it.
+ */
+gboolean
+nc_distributed_center_set_suspended (NcDistributedCenter *center, gboolean suspended,
+                                     GError **error)
+{
+  gboolean ok;
+
+  g_return_val_if_fail (center != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_mutex_lock (&center->lock);
+  center->suspended = !!suspended;
+  ok = ensure_connected_locked (center, error) &&
+       call_status_locked (center, "DistSetSuspended", g_variant_new ("(b)", !!suspended),
+                           NULL, error);
+  g_mutex_unlock (&center->lock);
+  return ok;
+}
+
+/**
+ * nc_distributed_center_get_suspended:
+ * @center: a center.
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: whether @center was last set suspended.
+ */
+gboolean
+nc_distributed_center_get_suspended (NcDistributedCenter *center)
+{
+  gboolean suspended;
+
+  g_return_val_if_fail (center != NULL, FALSE);
+  g_mutex_lock (&center->lock);
+  suspended = center->suspended;
+  g_mutex_unlock (&center->lock);
+  return suspended;
+}

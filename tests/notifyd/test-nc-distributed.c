@@ -1,0 +1,711 @@
+/* Porter — the distributed notification center with real processes.
+ *
+ * Each test starts its own porter-notifyd on a socket in a temporary
+ * directory and runs its observers and posters as child processes (this
+ * program again, "--child MODE ..."), pointed at it by $PORTER_NOTIFYD.
+ * Observer children print one line per notification on stdout, which the
+ * test reads with a deadline.  Nothing sleeps to wait.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+#include <gio/gunixinputstream.h>
+
+#include "libdo/do.h"
+#include "libnotecenter/nc.h"
+
+#define WAIT_MS 20000
+
+static gchar *self_exe;
+static gchar *tmp_dir;
+
+/* ------------------------------------------------------------ children */
+
+typedef struct {
+  GSubprocess *proc;
+  int fd;
+  GString *buf;
+} Child;
+
+static Child *
+child_spawn (const gchar *path, const gchar *const *args)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  Child *child = g_new0 (Child, 1);
+
+  g_subprocess_launcher_setenv (launcher, "PORTER_NOTIFYD", path, TRUE);
+  g_ptr_array_add (argv, self_exe);
+  g_ptr_array_add (argv, (gpointer) "--child");
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  child->proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata,
+                                              &error);
+  g_assert_no_error (error);
+  child->fd = g_unix_input_stream_get_fd (
+    G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (child->proc)));
+  child->buf = g_string_new (NULL);
+  return child;
+}
+
+/* The next line the child prints (without its newline), waiting at most
+ * WAIT_MS; NULL at end of file or timeout. */
+static gchar *
+child_read_line (Child *child)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+  for (;;)
+    {
+      const gchar *nl = memchr (child->buf->str, '\n', child->buf->len);
+      struct pollfd pfd = { .fd = child->fd, .events = POLLIN };
+      gchar chunk[4096];
+      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      ssize_t n;
+
+      if (nl != NULL)
+        {
+          gchar *line = g_strndup (child->buf->str, nl - child->buf->str);
+          g_string_erase (child->buf, 0, nl - child->buf->str + 1);
+          return line;
+        }
+      if (left <= 0 || poll (&pfd, 1, (int) left) <= 0)
+        return NULL;
+      n = read (child->fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return NULL;
+      g_string_append_len (child->buf, chunk, n);
+    }
+}
+
+static void
+child_expect (Child *child, const gchar *expected)
+{
+  g_autofree gchar *line = child_read_line (child);
+  g_assert_cmpstr (line, ==, expected);
+}
+
+static gboolean
+wait_pid_exit (pid_t pid)
+{
+  int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  struct pollfd pfd = { .events = POLLIN };
+  gboolean gone;
+
+  if (pidfd < 0)
+    return errno == ESRCH;
+  pfd.fd = pidfd;
+  gone = poll (&pfd, 1, WAIT_MS) == 1;
+  close (pidfd);
+  return gone;
+}
+
+/* Waits (bounded) for the child to exit; returns whether it succeeded. */
+static gboolean
+child_finish (Child *child)
+{
+  const gchar *id = g_subprocess_get_identifier (child->proc);
+  gboolean ok;
+
+  if (id != NULL && !wait_pid_exit ((pid_t) g_ascii_strtoll (id, NULL, 10)))
+    g_subprocess_force_exit (child->proc);
+  g_subprocess_wait (child->proc, NULL, NULL);
+  ok = g_subprocess_get_successful (child->proc);
+  g_object_unref (child->proc);
+  g_string_free (child->buf, TRUE);
+  g_free (child);
+  return ok;
+}
+
+static void
+child_kill (Child *child)
+{
+  g_subprocess_send_signal (child->proc, SIGKILL);
+  kill ((pid_t) g_ascii_strtoll (g_subprocess_get_identifier (child->proc), NULL, 10), SIGCONT);
+  child_finish (child);
+}
+
+static gboolean
+run_child (const gchar *path, const gchar *const *args)
+{
+  return child_finish (child_spawn (path, args));
+}
+
+/* ------------------------------------------------------------ daemons */
+
+static gchar *
+daemon_start (const gchar *leaf, const gchar *max_queue)
+{
+  gchar *path = g_build_filename (tmp_dir, leaf, "notifyd", NULL);
+  const gchar *argv[] = { g_getenv ("PORTER_NOTIFYD_EXEC"), "--daemonize", "--socket", path,
+                          "--max-queue", max_queue, NULL };
+  g_autoptr(GError) error = NULL;
+  gint status;
+
+  g_spawn_sync (NULL, (gchar **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  return path;
+}
+
+static void
+daemon_stop (gchar *path)
+{
+  g_autofree gchar *pid_path = g_strconcat (path, ".pid", NULL);
+  g_autofree gchar *text = NULL;
+
+  if (g_file_get_contents (pid_path, &text, NULL, NULL))
+    {
+      pid_t pid = (pid_t) g_ascii_strtoll (text, NULL, 10);
+      if (pid > 1 && kill (pid, SIGTERM) == 0)
+        g_assert_true (wait_pid_exit (pid));
+    }
+  g_free (path);
+}
+
+static DoConnection *
+daemon_connect (const gchar *path)
+{
+  g_autoptr(GError) error = NULL;
+  DoConnection *conn = do_connection_new_for_socket_path (path, NULL, &error);
+
+  g_assert_no_error (error);
+  return conn;
+}
+
+static GVariant *
+daemon_stats (const gchar *path)
+{
+  g_autoptr(DoConnection) conn = daemon_connect (path);
+  g_autoptr(DoProxy) root = do_connection_get_root_proxy (conn);
+  g_autoptr(GError) error = NULL;
+  GVariant *reply = do_proxy_call_sync (root, "Stats", g_variant_new ("()"), DO_CALL_FLAGS_NONE,
+                                        WAIT_MS, NULL, &error);
+  GVariant *stats;
+
+  g_assert_no_error (error);
+  stats = g_variant_get_child_value (reply, 0);
+  g_variant_unref (reply);
+  return stats;
+}
+
+static guint64
+stat_get (GVariant *stats, const gchar *key)
+{
+  g_autoptr(GVariant) v = g_variant_lookup_value (stats, key, NULL);
+
+  g_assert_nonnull (v);
+  return g_variant_is_of_type (v, G_VARIANT_TYPE_UINT32) ? g_variant_get_uint32 (v)
+                                                         : g_variant_get_uint64 (v);
+}
+
+/* ------------------------------------------------------------ child modes */
+
+static const gchar *
+nullable (const gchar *arg)
+{
+  return strcmp (arg, "-") == 0 ? NULL : arg;
+}
+
+static gchar *
+notification_line (NcNotification *n)
+{
+  GVariant *info = nc_notification_get_user_info (n);
+  g_autofree gchar *text = info ? g_variant_print (info, TRUE) : g_strdup ("-");
+  const gchar *sender = nc_notification_get_sender (n);
+
+  return g_strdup_printf ("%s %s %s", nc_notification_get_name (n), sender ? sender : "-", text);
+}
+
+typedef struct {
+  guint count;
+  guint want;
+  GMainLoop *loop;
+} Observed;
+
+static void
+print_cb (NcDistributedCenter *center, NcNotification *n, gpointer user_data)
+{
+  Observed *o = user_data;
+  g_autofree gchar *line = notification_line (n);
+
+  printf ("%s\n", line);
+  fflush (stdout);
+  if (++o->count == o->want)
+    g_main_loop_quit (o->loop);
+}
+
+static void
+count_cb (NcDistributedCenter *center, NcNotification *n, gpointer user_data)
+{
+  ((Observed *) user_data)->count++;
+}
+
+static gboolean timeout_cb (gpointer data);
+
+/* observe NAME SENDER BEHAVIOR COUNT: prints "ready", then each
+ * notification, and exits after COUNT. */
+static int
+child_observe (char **args)
+{
+  g_autoptr(GError) error = NULL;
+  Observed o = { 0, (guint) atoi (args[3]), g_main_loop_new (NULL, FALSE) };
+  NcDistributedObserver *observer =
+    nc_distributed_center_add_observer (nc_distributed_center_get_default (), nullable (args[0]),
+                                        nullable (args[1]), (NcSuspensionBehavior) atoi (args[2]),
+                                        NULL, print_cb, &o, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (observer);
+  printf ("ready\n");
+  fflush (stdout);
+  g_main_loop_run (o.loop);  /* COUNT 0: until killed */
+  g_main_loop_unref (o.loop);
+  return 0;
+}
+
+/* post NAME SENDER INFO COUNT: posts, then makes one round trip so the
+ * daemon has taken every post before the process exits. */
+static int
+child_post (char **args)
+{
+  NcDistributedCenter *center = nc_distributed_center_get_default ();
+  g_autoptr(GError) error = NULL;
+  guint count = (guint) atoi (args[3]);
+
+  for (guint i = 0; i < count; i++)
+    {
+      GVariant *info = nullable (args[2])
+        ? g_variant_parse (G_VARIANT_TYPE_VARDICT, args[2], NULL, NULL, &error) : NULL;
+      g_assert_no_error (error);
+      g_assert_true (nc_distributed_center_post (center, args[0], nullable (args[1]), info,
+                                                 NC_DISTRIBUTED_POST_NONE, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_true (nc_distributed_center_set_suspended (center, FALSE, &error));
+  return 0;
+}
+
+/* pingpong NAME COUNT: observes NAME and posts it COUNT times, each once
+ * the previous one came back, so this observer never falls behind. */
+static int
+child_pingpong (char **args)
+{
+  NcDistributedCenter *center = nc_distributed_center_get_default ();
+  g_autoptr(GError) error = NULL;
+  guint count = (guint) atoi (args[1]);
+  Observed o = { 0, 0, g_main_loop_new (NULL, FALSE) };
+  NcDistributedObserver *observer =
+    nc_distributed_center_add_observer (center, args[0], NULL, NC_SUSPENSION_DELIVER_IMMEDIATELY,
+                                        NULL, count_cb, &o, NULL, &error);
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < count; i++)
+    {
+      guint timeout = g_timeout_add (WAIT_MS, timeout_cb, NULL);
+
+      g_assert_true (nc_distributed_center_post (center, args[0], NULL, NULL, 0, &error));
+      while (o.count <= i)
+        g_main_context_iteration (NULL, TRUE);
+      g_source_remove (timeout);
+    }
+  g_assert_true (nc_distributed_center_remove_observer (center, observer));
+  g_main_loop_unref (o.loop);
+  return 0;
+}
+
+/* In one process, with a second center posting: drop, coalesce, hold and
+ * deliver-immediately while suspended, post-side deliver-immediately,
+ * delivery on resume, and removal. */
+static void
+log_cb (NcDistributedCenter *center, NcNotification *n, gpointer user_data)
+{
+  GPtrArray *lines = user_data;
+
+  g_ptr_array_add (lines, notification_line (n));
+}
+
+static gboolean
+timeout_cb (gpointer data)
+{
+  g_error ("timed out waiting for a delivery");
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates the default context until @lines holds @n lines (bounded). */
+static void
+wait_lines (GPtrArray *lines, guint n)
+{
+  guint timeout = g_timeout_add (WAIT_MS, timeout_cb, NULL);
+
+  while (lines->len < n)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (timeout);
+}
+
+static void
+post (NcDistributedCenter *center, const gchar *name, const gchar *info,
+      NcDistributedPostFlags flags)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *v = g_variant_parse (G_VARIANT_TYPE_VARDICT, info, NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (nc_distributed_center_post (center, name, "tester", v, flags, &error));
+  g_assert_no_error (error);
+}
+
+static int
+child_suspension (char **args)
+{
+  g_autoptr(NcDistributedCenter) me = nc_distributed_center_new ();
+  g_autoptr(NcDistributedCenter) poster = nc_distributed_center_new ();
+  g_autoptr(GPtrArray) drop = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) coalesce = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) hold = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) now = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) marker = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  NcDistributedObserver *obs[5];
+  GPtrArray *logs[5] = { drop, coalesce, hold, now, marker };
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree gchar *name = g_strdup_printf ("s.%u", i);
+      obs[i] = nc_distributed_center_add_observer (me, name, NULL, i + 1, NULL, log_cb, logs[i],
+                                                   NULL, &error);
+      g_assert_no_error (error);
+    }
+  obs[4] = nc_distributed_center_add_observer (me, "s.marker", NULL,
+                                               NC_SUSPENSION_DELIVER_IMMEDIATELY, NULL, log_cb,
+                                               marker, NULL, &error);
+  g_assert_no_error (error);
+
+  /* Not suspended: everybody gets everything. */
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree gchar *name = g_strdup_printf ("s.%u", i);
+      post (poster, name, "{'n': <0>}", 0);
+    }
+  wait_lines (drop, 1), wait_lines (coalesce, 1), wait_lines (hold, 1), wait_lines (now, 1);
+
+  g_assert_true (nc_distributed_center_set_suspended (me, TRUE, &error));
+  g_assert_true (nc_distributed_center_get_suspended (me));
+  for (guint k = 1; k <= 3; k++)
+    for (guint i = 0; i < 4; i++)
+      {
+        g_autofree gchar *name = g_strdup_printf ("s.%u", i);
+        g_autofree gchar *info = g_strdup_printf ("{'n': <%u>}", k);
+        post (poster, name, info, 0);
+      }
+  /* Posts from one center arrive in order: once the marker (and the
+   * deliver-immediately observer's three) are here, the rest was not
+   * delivered. */
+  post (poster, "s.marker", "{'n': <9>}", 0);
+  wait_lines (marker, 1);
+  wait_lines (now, 4);
+  g_assert_cmpuint (drop->len, ==, 1);
+  g_assert_cmpuint (coalesce->len, ==, 1);
+  g_assert_cmpuint (hold->len, ==, 1);
+  /* A post that asks for immediate delivery reaches a suspended HOLD
+   * observer at once. */
+  post (poster, "s.2", "{'urgent': <true>}", NC_DISTRIBUTED_POST_DELIVER_IMMEDIATELY);
+  wait_lines (hold, 2);
+  g_assert_cmpstr (hold->pdata[1], ==, "s.2 tester {'urgent': <true>}");
+
+  /* Resume: held ones come without another post. */
+  g_assert_true (nc_distributed_center_set_suspended (me, FALSE, &error));
+  wait_lines (hold, 5);
+  wait_lines (coalesce, 2);
+  g_assert_cmpstr (hold->pdata[2], ==, "s.2 tester {'n': <1>}");
+  g_assert_cmpstr (hold->pdata[4], ==, "s.2 tester {'n': <3>}");
+  g_assert_cmpstr (coalesce->pdata[1], ==, "s.1 tester {'n': <3>}");
+  post (poster, "s.marker", "{'n': <10>}", 0);
+  wait_lines (marker, 2);
+  g_assert_cmpuint (drop->len, ==, 1);
+  g_assert_cmpuint (coalesce->len, ==, 2);
+  g_assert_cmpuint (hold->len, ==, 5);
+
+  /* Removal stops delivery. */
+  g_assert_true (nc_distributed_center_remove_observer (me, obs[3]));
+  post (poster, "s.3", "{'n': <11>}", 0);
+  post (poster, "s.marker", "{'n': <11>}", 0);
+  wait_lines (marker, 3);
+  g_assert_cmpuint (now->len, ==, 4);
+  for (guint i = 0; i < 3; i++)
+    g_assert_true (nc_distributed_center_remove_observer (me, obs[i]));
+  g_assert_true (nc_distributed_center_remove_observer (me, obs[4]));
+  /* The destroy-notifies of the inner observers release the centers. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  return 0;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static Child *
+observer_spawn (const gchar *path, const gchar *name, const gchar *sender, const gchar *behavior,
+                const gchar *count)
+{
+  const gchar *args[] = { "observe", name, sender, behavior, count, NULL };
+  Child *child = child_spawn (path, args);
+
+  child_expect (child, "ready");
+  return child;
+}
+
+static void
+test_fanout (void)
+{
+  gchar *path = daemon_start ("fanout", "1024");
+  const gchar *post_args[] = { "post", "test.fanout", "me", "{'k': <'v'>}", "1", NULL };
+  Child *children[50];
+
+  for (guint i = 0; i < G_N_ELEMENTS (children); i++)
+    children[i] = observer_spawn (path, "test.fanout", "-", "4", "1");
+  g_assert_true (run_child (path, post_args));
+  for (guint i = 0; i < G_N_ELEMENTS (children); i++)
+    {
+      child_expect (children[i], "test.fanout me {'k': <'v'>}");
+      g_assert_true (child_finish (children[i]));
+    }
+  daemon_stop (path);
+}
+
+static void
+test_stopped_observer (void)
+{
+  gchar *path = daemon_start ("stopped", "64");
+  const gchar *pingpong_args[] = { "pingpong", "test.slow", "3000", NULL };
+  g_autoptr(GVariant) stats = NULL;
+  Child *hold = observer_spawn (path, "test.slow", "-", "3", "0");
+  Child *drop = observer_spawn (path, "test.slow", "-", "1", "0");
+  gint64 start;
+
+  kill ((pid_t) g_ascii_strtoll (g_subprocess_get_identifier (hold->proc), NULL, 10), SIGSTOP);
+  kill ((pid_t) g_ascii_strtoll (g_subprocess_get_identifier (drop->proc), NULL, 10), SIGSTOP);
+  start = g_get_monotonic_time ();
+  /* Each post waits for the previous one to come back to the poster. */
+  g_assert_true (run_child (path, pingpong_args));
+  g_test_message ("3000 round trips past two stopped observers in %.1f ms",
+                  (g_get_monotonic_time () - start) / 1000.0);
+
+  /* The HOLD observer that reads nothing passed the hard limit and was
+   * disconnected; the DROP one stays, its queue bounded. */
+  stats = daemon_stats (path);
+  g_assert_cmpuint (stat_get (stats, "disconnected"), ==, 1);
+  g_assert_cmpuint (stat_get (stats, "queued"), <=, 64);
+  g_assert_cmpuint (stat_get (stats, "dropped"), >, 0);
+  child_kill (hold);
+  child_kill (drop);
+  daemon_stop (path);
+}
+
+static void
+test_suspension (void)
+{
+  gchar *path = daemon_start ("suspension", "1024");
+  const gchar *args[] = { "suspension", NULL };
+
+  g_assert_true (run_child (path, args));
+  daemon_stop (path);
+}
+
+static void
+test_filters (void)
+{
+  gchar *path = daemon_start ("filters", "1024");
+  Child *by_name = observer_spawn (path, "a", "-", "4", "3");
+  Child *by_sender = observer_spawn (path, "-", "s2", "4", "3");
+  Child *any = observer_spawn (path, "-", "-", "4", "4");
+  const gchar *p1[] = { "post", "a", "s1", "-", "1", NULL };
+  const gchar *p2[] = { "post", "b", "s2", "-", "1", NULL };
+  const gchar *p3[] = { "post", "a", "s2", "-", "1", NULL };
+  const gchar *p4[] = { "post", "a", "s2", "{'fin': <true>}", "1", NULL };
+
+  g_assert_true (run_child (path, p1));
+  g_assert_true (run_child (path, p2));
+  g_assert_true (run_child (path, p3));
+  g_assert_true (run_child (path, p4));
+  child_expect (by_name, "a s1 -");
+  child_expect (by_name, "a s2 -");
+  child_expect (by_name, "a s2 {'fin': <true>}");
+  child_expect (by_sender, "b s2 -");
+  child_expect (by_sender, "a s2 -");
+  child_expect (by_sender, "a s2 {'fin': <true>}");
+  child_expect (any, "a s1 -");
+  child_expect (any, "b s2 -");
+  child_expect (any, "a s2 -");
+  child_expect (any, "a s2 {'fin': <true>}");
+  g_assert_true (child_finish (by_name));
+  g_assert_true (child_finish (by_sender));
+  g_assert_true (child_finish (any));
+  daemon_stop (path);
+}
+
+static void
+test_user_info (void)
+{
+  gchar *path = daemon_start ("userinfo", "1024");
+  const gchar *info =
+    "{'list': <[<{'x': <(int32 1, 'two', [3.5, 4.0])>}>, <@ay [0x01, 0x02]>]>, "
+    "'dict': <{'k': <{'deep': <<<uint64 7>>>}>}>, 'empty': <@as []>}";
+  const gchar *args[] = { "post", "test.info", "-", info, "1", NULL };
+  Child *observer = observer_spawn (path, "test.info", "-", "4", "1");
+  g_autoptr(GVariant) expected = g_variant_parse (G_VARIANT_TYPE_VARDICT, info, NULL, NULL, NULL);
+  g_autofree gchar *text = g_variant_print (expected, TRUE);
+  g_autofree gchar *line = g_strdup_printf ("test.info - %s", text);
+
+  g_assert_true (run_child (path, args));
+  child_expect (observer, line);
+  g_assert_true (child_finish (observer));
+  daemon_stop (path);
+}
+
+static GVariant *
+raw_call (DoProxy *root, const gchar *method, GVariant *args, GUnixFDList *fds, GError **error)
+{
+  return do_proxy_call_with_fds_sync (root, method, args, fds, DO_CALL_FLAGS_NONE, WAIT_MS,
+                                      NULL, NULL, error);
+}
+
+/* A client that breaks the protocol is disconnected; the daemon lives. */
+static void
+test_hostile (void)
+{
+  gchar *path = daemon_start ("hostile", "64");
+  const gchar *bad[][2] = {
+    { "DistAddObserver", "(uint32 1, 'a', '', uint32 9)" },   /* unknown behaviour */
+    { "DistAddObserver", "(uint32 0, 'a', '', uint32 1)" },   /* id 0 */
+    { "DistPost", "('', '', @a{sv} {}, uint32 0)" },           /* empty name */
+    { "DistPost", "('a', '', @a{sv} {}, uint32 77)" },         /* unknown flags */
+    { "DistRemoveObserver", "(uint32 5,)" },                   /* fine: not found */
+  };
+  Child *observer = observer_spawn (path, "test.alive", "-", "4", "1");
+  const gchar *post_args[] = { "post", "test.alive", "-", "-", "1", NULL };
+
+  /* Distributed calls before DistHello. */
+  {
+    g_autoptr(DoConnection) conn = daemon_connect (path);
+    g_autoptr(DoProxy) root = do_connection_get_root_proxy (conn);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) r = raw_call (root, "DistAddObserver",
+                                      g_variant_new ("(ussu)", 1, "a", "", 1), NULL, &error);
+    g_assert_null (r);
+  }
+  /* A delivery "socket" that is a pipe. */
+  {
+    g_autoptr(DoConnection) conn = daemon_connect (path);
+    g_autoptr(DoProxy) root = do_connection_get_root_proxy (conn);
+    g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) r = NULL;
+    int p[2];
+    guint32 status;
+
+    g_assert_no_errno (pipe (p));
+    g_unix_fd_list_append (fds, p[1], NULL);
+    close (p[1]);
+    close (p[0]);
+    r = raw_call (root, "DistHello", g_variant_new ("(h)", 0), fds, &error);
+    g_assert_no_error (error);
+    g_variant_get (r, "(u)", &status);
+    g_assert_cmpuint (status, !=, NC_NOTIFY_STATUS_OK);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(DoConnection) conn = daemon_connect (path);
+      g_autoptr(DoProxy) root = do_connection_get_root_proxy (conn);
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) hello = NULL;
+      g_autoptr(GVariant) r = NULL;
+      int pair[2];
+
+      g_assert_no_errno (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair));
+      g_unix_fd_list_append (fds, pair[1], NULL);
+      close (pair[1]);
+      hello = raw_call (root, "DistHello", g_variant_new ("(h)", 0), fds, &error);
+      g_assert_no_error (error);
+      r = raw_call (root, bad[i][0], g_variant_parse (NULL, bad[i][1], NULL, NULL, NULL), NULL,
+                    &error);
+      if (i == G_N_ELEMENTS (bad) - 1)
+        g_assert_no_error (error);
+      else
+        g_assert_null (r);
+      close (pair[0]);
+    }
+  /* Raw garbage on a fresh connection socket. */
+  {
+    g_autofree gchar *junk = g_strnfill (512, '\xff');
+    int s = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+    g_strlcpy (addr.sun_path, path, sizeof addr.sun_path);
+    if (connect (s, (struct sockaddr *) &addr, sizeof addr) == 0)
+      g_assert_cmpint (send (s, junk, 512, MSG_NOSIGNAL), >=, -1);
+    close (s);
+  }
+  /* Still serving. */
+  g_assert_true (run_child (path, post_args));
+  child_expect (observer, "test.alive - -");
+  g_assert_true (child_finish (observer));
+  daemon_stop (path);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  if (argc >= 3 && strcmp (argv[1], "--child") == 0)
+    {
+      if (strcmp (argv[2], "observe") == 0 && argc == 7)
+        return child_observe (argv + 3);
+      if (strcmp (argv[2], "post") == 0 && argc == 7)
+        return child_post (argv + 3);
+      if (strcmp (argv[2], "pingpong") == 0 && argc == 5)
+        return child_pingpong (argv + 3);
+      if (strcmp (argv[2], "suspension") == 0)
+        return child_suspension (argv + 3);
+      return 2;
+    }
+  signal (SIGPIPE, SIG_IGN);
+  self_exe = g_canonicalize_filename (argv[0], NULL);
+  tmp_dir = g_dir_make_tmp ("porter-dnc-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/nc/distributed/fanout-50", test_fanout);
+  g_test_add_func ("/nc/distributed/stopped-observer", test_stopped_observer);
+  g_test_add_func ("/nc/distributed/suspension", test_suspension);
+  g_test_add_func ("/nc/distributed/filters", test_filters);
+  g_test_add_func ("/nc/distributed/user-info", test_user_info);
+  g_test_add_func ("/nc/distributed/hostile", test_hostile);
+  status = g_test_run ();
+  {
+    g_autofree gchar *cmd = g_strdup_printf ("rm -rf '%s'", tmp_dir);
+    if (system (cmd) != 0)
+      status = status ? status : 0;
+  }
+  g_free (self_exe);
+  g_free (tmp_dir);
+  return status;
+}
