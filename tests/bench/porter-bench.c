@@ -975,6 +975,31 @@ fail:
   return NULL;
 }
 
+/* Stops a daemon start_dbus_daemon() started and removes its directory. */
+static void
+stop_dbus_daemon (GPid daemon_pid, const gchar *tmpdir)
+{
+  if (daemon_pid > 0)
+    {
+      kill (daemon_pid, SIGTERM);
+      reap_child (daemon_pid);
+      g_spawn_close_pid (daemon_pid);
+    }
+  if (tmpdir)
+    {
+      /* The daemon made its socket in tmpdir (unix:dir=, not abstract). */
+      g_autoptr(GDir) dir = g_dir_open (tmpdir, 0, NULL);
+      const gchar *entry;
+
+      while (dir && (entry = g_dir_read_name (dir)))
+        {
+          g_autofree gchar *path = g_build_filename (tmpdir, entry, NULL);
+          g_unlink (path);
+        }
+      g_rmdir (tmpdir);
+    }
+}
+
 static gboolean
 case_gdbus_daemon (const CaseParams *params, gint64 *samples, GError **error)
 {
@@ -1049,25 +1074,7 @@ out:
     close (ctl);
   if (pid > 0)
     reap_child (pid);
-  if (daemon_pid > 0)
-    {
-      kill (daemon_pid, SIGTERM);
-      reap_child (daemon_pid);
-      g_spawn_close_pid (daemon_pid);
-    }
-  if (tmpdir)
-    {
-      /* The daemon made its socket in tmpdir (unix:dir=, not abstract). */
-      g_autoptr(GDir) dir = g_dir_open (tmpdir, 0, NULL);
-      const gchar *entry;
-
-      while (dir && (entry = g_dir_read_name (dir)))
-        {
-          g_autofree gchar *path = g_build_filename (tmpdir, entry, NULL);
-          g_unlink (path);
-        }
-      g_rmdir (tmpdir);
-    }
+  stop_dbus_daemon (daemon_pid, tmpdir);
   return ok;
 }
 
@@ -1357,6 +1364,215 @@ bench_notifyd_stop (void)
     }
 }
 
+/* nc-post-dispatch-N and dbus-signal-N ----------------------------------- */
+
+/* One post (a distributed notification, or a D-Bus signal) to N observer
+ * processes, timed until every one of them has been called back on its
+ * main loop: each observer writes a byte on its control socket then. */
+
+#define DISPATCH_NAME "org.porter.bench.Changed"
+#define DISPATCH_MAX 50
+
+static void
+dispatch_ack (void)
+{
+  if (write (CONTROL_FD, "n", 1) != 1)
+    _exit (1);
+}
+
+static void
+nc_observed (NcDistributedCenter *center, NcNotification *notification, gpointer data)
+{
+  dispatch_ack ();
+}
+
+static void
+dbus_observed (GDBusConnection *connection, const gchar *sender, const gchar *path,
+               const gchar *iface, const gchar *signal, GVariant *params, gpointer data)
+{
+  dispatch_ack ();
+}
+
+/* An observer process: --serve=nc-observer, or --serve=dbus-observer ADDRESS. */
+static int
+serve_observer (const char *address)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GVariant) id = NULL;
+
+  if (!address)
+    {
+      if (!nc_distributed_center_add_observer (nc_distributed_center_get_default (),
+                                               DISPATCH_NAME, NULL, NC_SUSPENSION_HOLD,
+                                               NULL, nc_observed, NULL, NULL, &error))
+        goto fail;
+    }
+  else
+    {
+      bus = g_dbus_connection_new_for_address_sync (
+          address,
+          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+          G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+          NULL, NULL, &error);
+      if (!bus)
+        goto fail;
+      g_dbus_connection_signal_subscribe (bus, NULL, BENCH_INTERFACE, "Changed", BENCH_PATH,
+                                          NULL, G_DBUS_SIGNAL_FLAGS_NONE, dbus_observed,
+                                          NULL, NULL);
+      /* The bus has our match rule once it answers a later call. */
+      id = g_dbus_connection_call_sync (bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                        "org.freedesktop.DBus", "GetId", NULL, NULL,
+                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+      if (!id)
+        goto fail;
+    }
+  if (!control_send (CONTROL_FD, "R", 1, -1))
+    return 1;
+  g_unix_fd_add (CONTROL_FD, G_IO_IN | G_IO_HUP | G_IO_ERR, quit_on_hangup, loop);
+  g_main_loop_run (loop);
+  return 0;
+
+fail:
+  g_printerr ("porter-bench: observer: %s\n", error->message);
+  control_send (CONTROL_FD, "E", 1, -1);
+  return 1;
+}
+
+typedef gboolean (*PostFunc) (gpointer data, GError **error);
+
+static gboolean
+run_dispatch (const char *role, const char *address, guint n, PostFunc post, gpointer data,
+              const CaseParams *params, gint64 *samples, GError **error)
+{
+  pid_t pids[DISPATCH_MAX];
+  struct pollfd pfds[DISPATCH_MAX];
+  guint started = 0;
+  gboolean ok = FALSE;
+
+  for (; started < n; started++)
+    {
+      char tag = 0;
+
+      pfds[started].fd = spawn_server (role, address, &pids[started], error);
+      pfds[started].events = POLLIN;
+      if (pfds[started].fd < 0)
+        goto out;
+      if (control_recv (pfds[started].fd, &tag, 1, NULL, error) < 0)
+        {
+          started++;
+          goto out;
+        }
+      if (tag != 'R')
+        {
+          started++;
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "an observer could not subscribe");
+          goto out;
+        }
+    }
+
+  for (guint i = 0; i < params->warmup + params->iterations; i++)
+    {
+      gint64 t0 = now_ns ();
+      guint got = 0;
+
+      if (!post (data, error))
+        goto out;
+      while (got < n)
+        {
+          int r = poll (pfds, n, SETUP_TIMEOUT_MS);
+
+          if (r <= 0)
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                           "%u of %u observers got post %u", got, n, i);
+              goto out;
+            }
+          for (guint j = 0; j < n; j++)
+            {
+              char c;
+
+              if (!(pfds[j].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+              if (read (pfds[j].fd, &c, 1) != 1)
+                {
+                  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "an observer died");
+                  goto out;
+                }
+              got++;
+            }
+        }
+      if (i >= params->warmup)
+        samples[i - params->warmup] = now_ns () - t0;
+    }
+  ok = TRUE;
+
+out:
+  for (guint j = 0; j < started; j++)
+    {
+      if (pfds[j].fd >= 0)
+        close (pfds[j].fd);
+      reap_child (pids[j]);
+    }
+  return ok;
+}
+
+static gboolean
+nc_post (gpointer data, GError **error)
+{
+  return nc_distributed_center_post (nc_distributed_center_get_default (), DISPATCH_NAME,
+                                     "porter-bench", NULL, NC_DISTRIBUTED_POST_NONE, error);
+}
+
+static gboolean
+case_nc_dispatch (guint n, const CaseParams *params, gint64 *samples, GError **error)
+{
+  return run_dispatch ("nc-observer", NULL, n, nc_post, NULL, params, samples, error);
+}
+
+static gboolean
+dbus_post (gpointer data, GError **error)
+{
+  return g_dbus_connection_emit_signal (data, NULL, BENCH_PATH, BENCH_INTERFACE, "Changed",
+                                        NULL, error);
+}
+
+static gboolean
+case_dbus_signal (guint n, const CaseParams *params, gint64 *samples, GError **error)
+{
+  g_autofree gchar *tmpdir = g_dir_make_tmp ("porter-bench-XXXXXX", error);
+  g_autofree gchar *address = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
+  GPid daemon_pid = 0;
+  gboolean ok = FALSE;
+
+  if (!tmpdir)
+    return FALSE;
+  address = start_dbus_daemon (tmpdir, &daemon_pid, error);
+  if (address)
+    bus = g_dbus_connection_new_for_address_sync (
+        address,
+        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+        NULL, NULL, error);
+  if (bus)
+    ok = run_dispatch ("dbus-observer", address, n, dbus_post, bus, params, samples, error);
+  if (bus)
+    g_dbus_connection_close_sync (bus, NULL, NULL);
+  stop_dbus_daemon (daemon_pid, tmpdir);
+  return ok;
+}
+
+#define DISPATCH_CASES(n) \
+  static gboolean case_nc_dispatch_##n (const CaseParams *p, gint64 *s, GError **e) \
+  { return case_nc_dispatch (n, p, s, e); } \
+  static gboolean case_dbus_signal_##n (const CaseParams *p, gint64 *s, GError **e) \
+  { return case_dbus_signal (n, p, s, e); }
+DISPATCH_CASES (1)
+DISPATCH_CASES (10)
+DISPATCH_CASES (50)
+
 /* Bytes moved per operation for bandwidth cases (mb_per_s), else 0. */
 static gsize
 case_bytes (const char *name)
@@ -1392,6 +1608,12 @@ static Case cases[] = {
   { "floor-memcpy-64mib", case_floor_memcpy, 50, { 0, 0, 0 }, FALSE, 50 },
   { "porter-bulk-64mib", case_porter_bulk, 50, { 0, 0, 0 }, FALSE, 50 },
   { "nc-check-ns", case_nc_check, 20000, { 0, 0, 0 }, FALSE },
+  { "nc-post-dispatch-1", case_nc_dispatch_1, 5000, { 0, 0, 0 }, FALSE },
+  { "nc-post-dispatch-10", case_nc_dispatch_10, 2000, { 0, 0, 0 }, FALSE },
+  { "nc-post-dispatch-50", case_nc_dispatch_50, 500, { 0, 0, 0 }, FALSE, 500 },
+  { "dbus-signal-1", case_dbus_signal_1, 5000, { 0, 0, 0 }, FALSE },
+  { "dbus-signal-10", case_dbus_signal_10, 2000, { 0, 0, 0 }, FALSE },
+  { "dbus-signal-50", case_dbus_signal_50, 500, { 0, 0, 0 }, FALSE, 500 },
 };
 
 static const Case *
@@ -1461,6 +1683,10 @@ main (int argc, char **argv)
     {
       if (strcmp (serve, "porter") == 0)
         return serve_porter ();
+      if (strcmp (serve, "nc-observer") == 0)
+        return serve_observer (NULL);
+      if (strcmp (serve, "dbus-observer") == 0 && argc >= 2)
+        return serve_observer (argv[1]);
       if (strcmp (serve, "gdbus") == 0 && argc >= 2)
         return serve_gdbus (argv[1]);
       g_printerr ("porter-bench: unknown server role %s\n", serve);
@@ -1550,6 +1776,9 @@ main (int argc, char **argv)
   print_ratio (ratios, "floor-seqpacket-rtt", "porter-shm-rtt");
   print_ratio (ratios, "porter-shm-samecore-rtt", "floor-seqpacket-samecore-rtt");
   print_ratio (ratios, "floor-memcpy-64mib", "porter-bulk-64mib");
+  print_ratio (ratios, "dbus-signal-1", "nc-post-dispatch-1");
+  print_ratio (ratios, "dbus-signal-10", "nc-post-dispatch-10");
+  print_ratio (ratios, "dbus-signal-50", "nc-post-dispatch-50");
   g_print ("{\"ratios\": {%s}}\n", ratios->str);
   bench_notifyd_stop ();
 
