@@ -1528,6 +1528,17 @@ nc_post (gpointer data, GError **error)
 static gboolean
 case_nc_dispatch (guint n, const CaseParams *params, gint64 *samples, GError **error)
 {
+  g_autofree gchar *pid_path = g_strconcat (bench_notifyd_path, ".pid", NULL);
+  g_autofree gchar *text = NULL;
+
+  /* Start the daemon from here, then let it run on any CPU, as the
+   * dbus-daemon of dbus-signal-N does (started by an observer, it would
+   * share the observers' CPU). */
+  if (!nc_post (NULL, error))
+    return FALSE;
+  if (pinned && g_file_get_contents (pid_path, &text, NULL, NULL))
+    sched_setaffinity ((pid_t) g_ascii_strtoll (text, NULL, 10), sizeof original_cpus,
+                       &original_cpus);
   return run_dispatch ("nc-observer", NULL, n, nc_post, NULL, params, samples, error);
 }
 
