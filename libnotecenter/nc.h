@@ -72,6 +72,20 @@
  * Every function may be called from any thread.  Notifications posted to
  * a center never leave the process.
  *
+ * DISTRIBUTED CENTER (nc-distributed-center.h)
+ *
+ * NcDistributedCenter, like NSDistributedNotificationCenter: notifications
+ * posted to it reach the observers of every process of the user, through
+ * porter-notifyd, which the first call starts.  Observers match by name
+ * and/or sender (NULL for any), filtered in the daemon, and are called on
+ * the GMainContext they name.  A process may suspend its delivery; each
+ * observer's NcSuspensionBehavior says what it gets meanwhile (dropped, the
+ * latest, all of them at resume, or everything at once).  The daemon never
+ * waits for a slow process: it coalesces or drops per behaviour past half
+ * of a bounded queue and disconnects the process past its limit.  Posting
+ * is one-way: nc_distributed_center_post() returns once the message is
+ * sent.  Every function may be called from any thread.
+ *
  * NOTIFY (nc-notify.h)
  *
  * Apple's notify(3) with an `nc_` prefix: stateless events on names shared
