@@ -3,11 +3,13 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "do.h"
 #include "do-channel-private.h"
+#include "do-connection-private.h"
 #include "do-test-util.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -527,6 +529,147 @@ test_concurrent_clients (void)
   stop_server (server);
 }
 
+/* A thread of test_ring_hammer(): Add calls through the ring, every tenth
+ * call a ReadFd that carries an fd (so goes on the socket after a marker)
+ * with its own text; every answer checked. */
+static gpointer
+hammer_thread (gpointer data)
+{
+  DoProxy *proxy = data;
+  gint32 base = (gint32) (getpid () % 1000) * 1000000 + (gint32) (gintptr) g_thread_self () % 997;
+
+  for (gint32 i = 0; i < 3000; i++)
+    {
+      if (i % 10 == 0)
+        {
+          g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+          g_autoptr(GVariant) r = NULL;
+          g_autofree gchar *text = g_strdup_printf ("%d-%d", base, i);
+          int p[2];
+
+          if (pipe2 (p, O_CLOEXEC) < 0 || write (p[1], text, strlen (text)) < 0)
+            return GINT_TO_POINTER (1);
+          close (p[1]);
+          g_unix_fd_list_append (fds, p[0], NULL);
+          close (p[0]);
+          r = do_proxy_call_with_fds_sync (proxy, "ReadFd", g_variant_new ("(h)", 0), fds, 0,
+                                           10000, NULL, NULL, NULL);
+          if (!r || g_strcmp0 (g_variant_get_string (g_variant_get_child_value (r, 0), NULL), text) != 0)
+            return GINT_TO_POINTER (2);
+        }
+      else if (call_add (proxy, i, base) != i + base)
+        return GINT_TO_POINTER (3);
+    }
+  return NULL;
+}
+
+/* Two client processes times two threads each call one server over the
+ * shared-memory rings, plain calls interleaved with calls carrying fds. */
+static void
+test_ring_hammer (void)
+{
+  int port;
+  pid_t server = fork_server (&port, NULL, NULL, FALSE);
+  pid_t clients[2];
+
+  for (int c = 0; c < 2; c++)
+    {
+      clients[c] = fork ();
+      g_assert_cmpint (clients[c], >=, 0);
+      if (clients[c] == 0)
+        {
+          DoProxy *proxy = connect_proxy (port);
+          GThread *threads[2];
+          int status = 0;
+
+          if (!do_connection_uses_shm (do_proxy_get_connection (proxy)))
+            _exit (9);
+          for (int t = 0; t < 2; t++)
+            threads[t] = g_thread_new ("hammer", hammer_thread, proxy);
+          for (int t = 0; t < 2; t++)
+            status |= GPOINTER_TO_INT (g_thread_join (threads[t]));
+          do_proxy_unref (proxy);
+          _exit (status);
+        }
+    }
+  for (int c = 0; c < 2; c++)
+    {
+      int status = test_wait_child (clients[c], 60000);
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+    }
+  close (port);
+  stop_server (server);
+}
+
+/* A client scribbles over its own shared ring page, indices and records,
+ * while another keeps calling: the server drops the scribbler with a
+ * logged reason and keeps serving the other. */
+static void
+test_ring_scribbler (void)
+{
+  int port, log;
+  pid_t server = fork_server (&port, &log, NULL, FALSE);
+  g_autoptr(DoProxy) good = connect_proxy (port);
+  g_autofree gchar *logged = NULL;
+  GRand *rand = g_rand_new_with_seed (42);
+  guint failed = 0;
+
+  for (int round = 0; round < 20; round++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DoProxy) bad = connect_proxy (port);
+      DoRing *ring = do_channel_get_ring (do_proxy_get_connection (bad)->channel);
+      int fds[DO_RING_N_FDS];
+      gsize size;
+      guint8 *map;
+
+      g_assert_nonnull (ring);
+      g_assert_true (do_ring_dup_fds (ring, fds, &error));
+      size = 4096 + 2 * (gsize) do_ring_get_size (ring);
+      map = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+      g_assert_true (map != MAP_FAILED);
+      g_assert_cmpint (call_add (bad, 1, 2), ==, 3);
+
+      /* Random words over the header page (head, tail, flags), then over
+       * the records; then calls, which the server reads from that mess. */
+      for (int i = 0; i < 64; i++)
+        {
+          gsize at = round % 2 ? g_rand_int_range (rand, 0, 4096 / 4) * 4
+                               : g_rand_int_range (rand, 4096 / 4, (gint32) (size / 4)) * 4;
+          guint32 v = g_rand_int (rand);
+          memcpy (map + at, &v, sizeof v);
+        }
+      for (int i = 0; i < 5; i++)
+        {
+          g_autoptr(GVariant) r = do_proxy_call_sync (bad, "Add", g_variant_new ("(ii)", i, i),
+                                                      DO_CALL_FLAGS_NONE, 2000, NULL, NULL);
+          g_autoptr(GVariant) ok = do_proxy_call_sync (good, "Add", g_variant_new ("(ii)", round, i),
+                                                       DO_CALL_FLAGS_NONE, 5000, NULL, &error);
+          gint32 sum;
+
+          g_assert_no_error (error);
+          g_variant_get (ok, "(i)", &sum);
+          g_assert_cmpint (sum, ==, round + i);
+          failed += r == NULL;
+        }
+      munmap (map, size);
+      for (int i = 0; i < DO_RING_N_FDS; i++)
+        close (fds[i]);
+    }
+  g_rand_free (rand);
+  g_test_message ("%u of 100 calls through a scribbled ring failed", failed);
+  g_assert_cmpuint (failed, >, 0);
+
+  /* The good client never noticed; the server said why it dropped others. */
+  g_assert_cmpint (call_add (good, 40, 2), ==, 42);
+  stop_server (server);
+  logged = test_read_all (log, 5000);
+  close (log);
+  g_assert_nonnull (strstr (logged, "closing connection"));
+  close (port);
+}
+
 typedef struct {
   gboolean died;
   GError *error;
@@ -826,6 +969,8 @@ main (int argc, char **argv)
   g_test_add_func ("/do/connection/fds", test_fds);
   g_test_add_func ("/do/connection/bulk-64mib", test_bulk_64mib);
   g_test_add_func ("/do/connection/concurrent-clients", test_concurrent_clients);
+  g_test_add_func ("/do/connection/ring-hammer", test_ring_hammer);
+  g_test_add_func ("/do/connection/ring-scribbler", test_ring_scribbler);
   g_test_add_func ("/do/connection/server-killed", test_server_killed);
   g_test_add_func ("/do/connection/client-killed", test_client_killed);
   g_test_add_func ("/do/connection/hostile-client", test_hostile_client);
