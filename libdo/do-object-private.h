@@ -20,6 +20,10 @@ struct _DoObject {
                                * the connection's refs_lock */
 };
 
+GDBusInterfaceInfo *_do_interface_info_new_for_xml (const gchar  *xml,
+                                                    const gchar  *interface_name,
+                                                    GError      **error);
+
 /* A new reference if @object is not already being finalized, else NULL.
  * For tables that hold objects weakly. */
 DoObject *_do_object_try_ref (DoObject *object);

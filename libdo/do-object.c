@@ -271,6 +271,30 @@ do_object_is_proxy (DoObject *object)
   return object->connection != NULL;
 }
 
+/* The interface @interface_name (or the first) of introspection @xml
+ * (transfer full), or NULL with a GMarkup or DO_ERROR_INVALID_ARGUMENT
+ * error. */
+GDBusInterfaceInfo *
+_do_interface_info_new_for_xml (const gchar *xml, const gchar *interface_name, GError **error)
+{
+  g_autoptr(GDBusNodeInfo) node = g_dbus_node_info_new_for_xml (xml, error);
+  GDBusInterfaceInfo *info;
+
+  if (!node)
+    return NULL;
+  if (interface_name)
+    info = g_dbus_node_info_lookup_interface (node, interface_name);
+  else
+    info = node->interfaces ? node->interfaces[0] : NULL;
+  if (!info)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
+                   "the XML has no interface %s", interface_name ? interface_name : "");
+      return NULL;
+    }
+  return g_dbus_interface_info_ref (info);
+}
+
 /**
  * do_object_new_for_xml:
  * @xml: D-Bus introspection XML holding at least one interface.
@@ -295,27 +319,19 @@ do_object_new_for_xml (const gchar    *xml,
                        GDestroyNotify  destroy,
                        GError        **error)
 {
-  g_autoptr(GDBusNodeInfo) node = NULL;
   GDBusInterfaceInfo *info;
+  DoObject *object;
 
   g_return_val_if_fail (xml != NULL, NULL);
   g_return_val_if_fail (func != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  node = g_dbus_node_info_new_for_xml (xml, error);
-  if (!node)
-    return NULL;
-  if (interface_name)
-    info = g_dbus_node_info_lookup_interface (node, interface_name);
-  else
-    info = node->interfaces ? node->interfaces[0] : NULL;
+  info = _do_interface_info_new_for_xml (xml, interface_name, error);
   if (!info)
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
-                   "the XML has no interface %s", interface_name ? interface_name : "");
-      return NULL;
-    }
-  return do_object_new (info, func, user_data, destroy);
+    return NULL;
+  object = do_object_new (info, func, user_data, destroy);
+  g_dbus_interface_info_unref (info);
+  return object;
 }
 
 /**

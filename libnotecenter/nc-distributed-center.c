@@ -321,17 +321,10 @@ on_delivery (gint fd, GIOCondition condition, gpointer user_data)
 
   for (;;)
     {
-      ssize_t n = recv (fd, center->packet, PACKET_MAX, MSG_DONTWAIT | MSG_TRUNC);
+      gssize n = _nc_delivery_recv (fd, center->packet, PACKET_MAX, MSG_TRUNC, &hung_up);
 
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
       if (n <= 0)
-        {
-          hung_up = TRUE;
-          break;
-        }
+        break;
       if (n <= PACKET_MAX)
         deliver_packet (center, center->packet, (gsize) n);
     }

@@ -153,6 +153,11 @@ typedef struct _DoConnection DoConnection;
  * do_connection_new_for_socket_path()); the connection belongs to
  * @context.  (transfer full) */
 DoConnection *_nc_notifyd_connect (GMainContext *context, GError **error);
+
+/* Receives one packet from a non-blocking delivery socket (@flags added to
+ * MSG_DONTWAIT): its length (with MSG_TRUNC, its whole length), or 0 when
+ * nothing more waits; then *@hung_up is set if the daemon has gone. */
+gssize _nc_delivery_recv (int fd, void *buf, gsize size, int flags, gboolean *hung_up);
 #endif
 
 G_END_DECLS

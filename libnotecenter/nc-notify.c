@@ -359,17 +359,10 @@ on_delivery (gint fd, GIOCondition condition, gpointer user_data)
     }
   for (;;)
     {
-      ssize_t n = recv (fd, ids, sizeof ids, MSG_DONTWAIT);
+      gssize n = _nc_delivery_recv (fd, ids, sizeof ids, 0, &hung_up);
 
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
       if (n <= 0)
-        {
-          hung_up = TRUE;
-          break;
-        }
+        break;
       for (gsize i = 0; i < (gsize) n / sizeof ids[0]; i++)
         {
           NameRef *ref = g_hash_table_lookup (client.ids, GUINT_TO_POINTER (ids[i]));
@@ -795,6 +788,19 @@ register_token (const char *name, const TokenSpec *spec, int *out_token)
   return NC_NOTIFY_STATUS_OK;
 }
 
+/* register_token(), taking the client's lock itself. */
+static guint32
+register_token_unlocked (const char *name, const TokenSpec *spec, int *out_token)
+{
+  guint32 status;
+
+  client_lock ();
+  init_locked ();
+  status = register_token (name, spec, out_token);
+  client_unlock ();
+  return status;
+}
+
 /**
  * nc_notify_post:
  * @name: the name.
@@ -862,11 +868,7 @@ nc_notify_register_check (const char *name, int *out_token)
     return status;
   if (out_token == NULL)
     return NC_NOTIFY_STATUS_NULL_INPUT;
-  client_lock ();
-  init_locked ();
-  status = register_token (name, &spec, out_token);
-  client_unlock ();
-  return status;
+  return register_token_unlocked (name, &spec, out_token);
 }
 
 /**
@@ -895,11 +897,7 @@ nc_notify_register_signal (const char *name, int sig, int *out_token)
     return NC_NOTIFY_STATUS_NULL_INPUT;
   if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
     return NC_NOTIFY_STATUS_INVALID_SIGNAL;
-  client_lock ();
-  init_locked ();
-  status = register_token (name, &spec, out_token);
-  client_unlock ();
-  return status;
+  return register_token_unlocked (name, &spec, out_token);
 }
 
 /**
@@ -1010,11 +1008,7 @@ nc_notify_register_dispatch (const char *name, int *out_token, GMainContext *con
   if (out_token == NULL || handler == NULL)
     return NC_NOTIFY_STATUS_NULL_INPUT;
   spec.context = context != NULL ? context : g_main_context_default ();
-  client_lock ();
-  init_locked ();
-  status = register_token (name, &spec, out_token);
-  client_unlock ();
-  return status;
+  return register_token_unlocked (name, &spec, out_token);
 }
 
 /**

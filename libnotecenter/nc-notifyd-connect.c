@@ -1,8 +1,12 @@
-/* Porter — libnotecenter: reaching porter-notifyd, starting it on demand.
- * Shared by the notify(3) client and the distributed center.
+/* Porter — libnotecenter: reaching porter-notifyd, starting it on demand,
+ * and reading the delivery sockets it writes to.  Shared by the notify(3)
+ * client and the distributed center.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "nc-notify-private.h"
+
+#include <errno.h>
+#include <sys/socket.h>
 
 #include "libdo/do.h"
 
@@ -29,4 +33,21 @@ _nc_notifyd_connect (GMainContext *context, GError **error)
   connection = do_connection_new_for_socket_path (path, argv, error);
   g_main_context_pop_thread_default (context);
   return connection;
+}
+
+gssize
+_nc_delivery_recv (int fd, void *buf, gsize size, int flags, gboolean *hung_up)
+{
+  for (;;)
+    {
+      gssize n = recv (fd, buf, size, MSG_DONTWAIT | flags);
+
+      if (n > 0)
+        return n;
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+        *hung_up = TRUE;
+      return 0;
+    }
 }

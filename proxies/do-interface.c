@@ -7,6 +7,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "do-typed-private.h"
 #include "do-error.h"
+#include "do-object-private.h"
 
 #include <string.h>
 
@@ -302,26 +303,18 @@ do_interface_new_for_xml (const gchar  *xml,
                           const gchar  *interface_name,
                           GError      **error)
 {
-  g_autoptr(GDBusNodeInfo) node = NULL;
   GDBusInterfaceInfo *info;
+  DoInterface *iface;
 
   g_return_val_if_fail (xml != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  node = g_dbus_node_info_new_for_xml (xml, error);
-  if (!node)
-    return NULL;
-  if (interface_name)
-    info = g_dbus_node_info_lookup_interface (node, interface_name);
-  else
-    info = node->interfaces ? node->interfaces[0] : NULL;
+  info = _do_interface_info_new_for_xml (xml, interface_name, error);
   if (!info)
-    {
-      g_set_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT,
-                   "the XML has no interface %s", interface_name ? interface_name : "");
-      return NULL;
-    }
-  return do_interface_new (info, error);
+    return NULL;
+  iface = do_interface_new (info, error);
+  g_dbus_interface_info_unref (info);
+  return iface;
 }
 
 /**

@@ -84,12 +84,7 @@ main (int argc, char **argv)
   if (registry == NULL)
     {
       g_warning ("%s", error->message);
-      if (ready_fd >= 0)
-        {
-          guint8 failed = 1;
-          if (write (ready_fd, &failed, 1) < 0)
-            { /* the first process then exits 1 anyway */ }
-        }
+      daemon_report_ready (&ready_fd, 1);
       return 1;
     }
   status = daemon_serve (path, ready_fd,

@@ -98,8 +98,8 @@ daemon_log_init (const gchar *program, const gboolean *verbose)
   g_log_set_writer_func (log_writer, NULL, NULL);
 }
 
-static void
-report_ready (int *ready_fd, guint8 status)
+void
+daemon_report_ready (int *ready_fd, guint8 status)
 {
   if (*ready_fd < 0)
     return;
@@ -329,7 +329,7 @@ daemon_serve (const gchar *path,
   if (!ensure_directory (path, flags, &error))
     {
       g_warning ("%s", error->message);
-      report_ready (&ready_fd, 1);
+      daemon_report_ready (&ready_fd, 1);
       return 1;
     }
 
@@ -337,13 +337,13 @@ daemon_serve (const gchar *path,
   if (lock_fd == -2)
     {
       g_info ("Another %s already serves '%s'", log_program, path);
-      report_ready (&ready_fd, 0);
+      daemon_report_ready (&ready_fd, 0);
       return 0;
     }
   if (lock_fd < 0)
     {
       g_warning ("%s", error->message);
-      report_ready (&ready_fd, 1);
+      daemon_report_ready (&ready_fd, 1);
       return 1;
     }
   if (flags & DAEMON_SERVE_REDIRECT_LOG)
@@ -353,7 +353,7 @@ daemon_serve (const gchar *path,
   if (d.listen_fd < 0)
     {
       g_warning ("%s", error->message);
-      report_ready (&ready_fd, 1);
+      daemon_report_ready (&ready_fd, 1);
       close (lock_fd);
       return 1;
     }
@@ -367,7 +367,7 @@ daemon_serve (const gchar *path,
   sigint_id = g_unix_signal_add (SIGINT, on_quit_signal, &d);
 
   g_message ("Listening on %s", path);
-  report_ready (&ready_fd, 0);
+  daemon_report_ready (&ready_fd, 0);
   g_main_loop_run (d.loop);
 
   g_source_remove (sigterm_id);

@@ -34,6 +34,11 @@ void daemon_log_init (const gchar *program, const gboolean *verbose);
  * for daemon_serve(). */
 int daemon_daemonize (void);
 
+/* Tells the waiting parent of daemon_daemonize() @status (0: serving, 1:
+ * failed) through *@ready_fd, then closes it and sets it to -1.  Nothing
+ * when *@ready_fd is -1. */
+void daemon_report_ready (int *ready_fd, guint8 status);
+
 /* Takes @fd, an accepted client socket. */
 typedef gboolean (*DaemonAcceptFunc) (int fd, gpointer user_data, GError **error);
 
