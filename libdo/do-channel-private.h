@@ -79,10 +79,14 @@ gboolean do_channel_wait_readable (DoChannel *channel, gint64 deadline, GError *
  * polling its socket fd and, with a ring, its doorbell fd (both POLLIN /
  * G_IO_IN); on wake-up call do_channel_ack_doorbell() *before* receiving.
  * do_channel_spin() is the bounded, adaptive spin to try first (FALSE at
- * once without a ring); do_channel_has_pending() says, without a system
- * call, that the ring holds a record (a GSource's prepare/check). */
+ * once without a ring; after TRUE the ring does not ring its doorbell until
+ * the next spin or do_channel_arm()); do_channel_has_pending() says,
+ * without a system call, that the ring holds a record;
+ * do_channel_arm() makes the ring ring its doorbell again, then says the
+ * same: call it before sleeping (a GSource's prepare). */
 gboolean do_channel_spin (DoChannel *channel, gint64 deadline);
 gboolean do_channel_has_pending (DoChannel *channel);
+gboolean do_channel_arm (DoChannel *channel);
 int do_channel_get_doorbell_fd (DoChannel *channel);   /* -1 without a ring */
 void do_channel_ack_doorbell (DoChannel *channel);
 

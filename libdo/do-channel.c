@@ -154,6 +154,12 @@ do_channel_has_pending (DoChannel *channel)
   return !reads_socket (channel) && do_ring_is_readable (channel->ring);
 }
 
+gboolean
+do_channel_arm (DoChannel *channel)
+{
+  return channel->ring && do_ring_arm (channel->ring) && !reads_socket (channel);
+}
+
 int
 do_channel_get_doorbell_fd (DoChannel *channel)
 {

@@ -383,7 +383,7 @@ conn_source_prepare (GSource *source, gint *timeout)
 
   *timeout = -1;
   /* A record left in the ring rings no doorbell again. */
-  if (cs->spin_more || (cs->doorbell_tag && do_channel_has_pending (cs->channel)))
+  if (cs->spin_more || (cs->doorbell_tag && do_channel_arm (cs->channel)))
     return TRUE;
   G_LOCK (source_conn);
   if (cs->connection && !cs->connection->is_vending)
@@ -1592,9 +1592,13 @@ wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancella
   };
   guint n = 3;
 
-  /* With a ring the reply often comes within a spin: no sleep at all. */
+  /* With a ring the reply often comes within a spin: no sleep at all.
+   * Armed again at once: another thread may be asleep on this ring. */
   if (do_channel_spin (connection->channel, deadline))
-    return FALSE;
+    {
+      do_channel_arm (connection->channel);
+      return FALSE;
+    }
   if (cancellable && (pfd[3].fd = g_cancellable_get_fd (cancellable)) >= 0)
     n = 4;
   if (poll (pfd, n, do_poll_timeout (deadline)) > 0 && (pfd[1].revents & POLLIN))

@@ -22,9 +22,11 @@
  * Waking: every ring has a "consumer sleeping" flag only the consumer
  * writes, and a "producer waiting" flag only the producer writes, each
  * paired with an eventfd (the data doorbell, the space doorbell).  The
- * consumer's flag is set except while it spins, so a consumer that is busy
- * or asleep in poll() (a GMainContext included) is always rung, and one
- * that spins is not.  A consumer spins for an adaptive budget before it
+ * consumer's flag is set except while it spins and works through what the
+ * spin found, so a consumer asleep in poll() (a GMainContext included) is
+ * always rung, and one that spins or reads is not: a pipelining producer
+ * makes no system call.  Every path to sleep goes through do_ring_spin()
+ * finding nothing or do_ring_arm().  A consumer spins for an adaptive budget before it
  * sleeps: the budget halves when a spin fails and grows when it succeeds,
  * and it does not spin at all when the peer last ran on its own CPU (a
  * spin there only delays the peer).
@@ -107,9 +109,14 @@ DoRingRecord do_ring_pop (DoRing *ring,
 /* Whether a record (or garbage, which the next pop reports) waits. */
 gboolean do_ring_is_readable (DoRing *ring);
 /* Spins for the adaptive budget (never past @deadline) until a record
- * waits; on return the consumer counts as asleep again (it will be rung).
- * Returns whether a record waits. */
+ * waits, and returns whether one does.  When it returns FALSE the consumer
+ * counts as asleep (it will be rung); when TRUE it stays awake, unrung,
+ * until it spins again or calls do_ring_arm(), which it must before it
+ * sleeps. */
 gboolean do_ring_spin (DoRing *ring, gint64 deadline);
+/* Counts the consumer as asleep from now on, then returns whether a record
+ * waits (if so, do not sleep). */
+gboolean do_ring_arm (DoRing *ring);
 /* The eventfd rung when a record arrives while the consumer does not spin:
  * poll it for G_IO_IN (GMainContext), then do_ring_ack_doorbell() before
  * popping. */

@@ -560,8 +560,8 @@ do_ring_is_readable (DoRing *ring)
 }
 
 /* Back to "asleep": from here on the producer rings.  Then look again. */
-static gboolean
-rearm (DoRing *ring)
+gboolean
+do_ring_arm (DoRing *ring)
 {
   atomic_store (&ring->rx->consumer_sleeping, 1);
   return atomic_load (&ring->rx->head) != atomic_load_explicit (&ring->rx_tail, memory_order_relaxed);
@@ -581,13 +581,13 @@ do_ring_spin (DoRing *ring, gint64 deadline)
   if (budget == 0)
     {
       if (calls % PROBE_EVERY != 0)
-        return rearm (ring);
+        return do_ring_arm (ring);
       budget = PROBE_SPIN_NS;
     }
   /* The peer last ran here: spinning would only keep it off the CPU. */
   cpu = sched_getcpu ();
   if (cpu >= 0 && cpu == atomic_load_explicit (&ring->rx->producer_cpu, memory_order_relaxed))
-    return rearm (ring);
+    return do_ring_arm (ring);
 
   atomic_store (&ring->rx->consumer_sleeping, 0);
   start = now = now_ns ();
@@ -607,7 +607,8 @@ do_ring_spin (DoRing *ring, gint64 deadline)
   else
     budget = budget - budget / 4 < MIN_SPIN_NS ? 0 : budget - budget / 4;
   atomic_store_explicit (&ring->spin_ns, budget, memory_order_relaxed);
-  return rearm (ring) || found;
+  /* Found: stay awake (unrung) while the caller works through it. */
+  return found || do_ring_arm (ring);
 }
 
 int
@@ -631,7 +632,10 @@ do_ring_wait (DoRing *ring, int fd, gint64 deadline, GError **error)
   };
 
   if (do_ring_spin (ring, deadline))
-    return TRUE;
+    {
+      do_ring_arm (ring);  /* our caller may sleep some other way next */
+      return TRUE;
+    }
   if (!do_poll (pfd, fd >= 0 ? 2 : 1, deadline, error))
     return FALSE;
   if (pfd[0].revents & POLLIN)
