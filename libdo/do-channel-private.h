@@ -62,10 +62,12 @@ DoMessage *do_channel_receive (DoChannel *channel, GError **error);
  * G_IO_ERROR_WOULD_BLOCK without a system call. */
 DoMessage *do_channel_receive_full (DoChannel *channel, gboolean socket_readable,
                                     GError **error);
-/* Without a ring: blocks in recvmsg() until a message comes, the peer hangs
- * up or do_channel_shutdown() is called, or @timeout_ms passes (0: none;
- * then G_IO_ERROR_WOULD_BLOCK, as after a signal).  One system call for a
- * sync caller that has nothing else to wait for. */
+/* Blocks in recvmsg() until a message comes, the peer hangs up or
+ * do_channel_shutdown() is called, or @timeout_ms passes (0: none; then
+ * G_IO_ERROR_WOULD_BLOCK, as after a signal, or a stale wake-up).  With a
+ * ring it spins first, then blocks on the socket, where the peer sends a
+ * wake-up when it fills the ring.  One system call for a caller that has
+ * nothing else to wait for (a reader thread, a sync caller). */
 DoMessage *do_channel_receive_blocking (DoChannel *channel, gint timeout_ms,
                                         GError **error);
 

@@ -22,12 +22,18 @@ struct _DoChannel {
   DoCredentials ring_creds; /* the peer's, for messages from the ring */
   gint socket_next;   /* (atomic) a marker was read: the next message is
                        * on the socket */
+  DoMessage *ahead;   /* (atomic) read from the socket before its marker
+                       * came out of the ring (a blocking read does that) */
   gboolean blocking_ok; /* O_NONBLOCK is off (every other call passes
                          * MSG_DONTWAIT); under the caller's lock */
   gint rcvtimeo_ms;   /* SO_RCVTIMEO set, 0 for none; under the caller's lock */
 };
 
 #define CMSG_FDS_SPACE CMSG_SPACE (sizeof (int) * (DO_WIRE_MAX_FDS + 1))
+
+/* With a ring, a consumer blocked in recvmsg() is woken by this one-byte
+ * packet (no wire message is that short); it then reads the ring. */
+#define WAKE_BYTE 'w'
 #define CMSG_CREDS_SPACE CMSG_SPACE (sizeof (struct ucred))
 
 DoChannel *
@@ -104,6 +110,7 @@ do_channel_unref (DoChannel *channel)
     return;
   close (channel->fd);
   do_ring_unref (channel->ring);
+  do_message_unref (channel->ahead);
   g_mutex_clear (&channel->send_lock);
   g_free (channel->rbuf);
   g_free (channel);
@@ -142,6 +149,12 @@ reads_socket (DoChannel *channel)
   return !channel->ring || g_atomic_int_get (&channel->socket_next);
 }
 
+static gboolean
+has_ahead (DoChannel *channel)
+{
+  return g_atomic_pointer_get (&channel->ahead) != NULL;
+}
+
 gboolean
 do_channel_spin (DoChannel *channel, gint64 deadline)
 {
@@ -151,7 +164,7 @@ do_channel_spin (DoChannel *channel, gint64 deadline)
 gboolean
 do_channel_has_pending (DoChannel *channel)
 {
-  return !reads_socket (channel) && do_ring_is_readable (channel->ring);
+  return !reads_socket (channel) && (do_ring_is_readable (channel->ring) || has_ahead (channel));
 }
 
 gboolean
@@ -311,7 +324,15 @@ send_on_ring (DoChannel *channel, GBytes *packet, struct msghdr *mh,
   g_mutex_lock (&channel->send_lock);
   if (mh->msg_controllen == 0 &&
       size <= MIN (do_ring_get_max_message (channel->ring), DO_WIRE_MAX_PACKET))
-    ok = do_ring_push (channel->ring, data, size, deadline, channel->fd, error);
+    {
+      gboolean wake = FALSE;
+
+      ok = do_ring_push (channel->ring, data, size, deadline, channel->fd, &wake, error);
+      /* A full socket is readable already; a dead peer is found by the
+       * next receive.  Neither fails this send. */
+      if (ok && wake)
+        (void) send (channel->fd, (const char[]) { WAKE_BYTE }, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
   else
     {
       ok = do_ring_push_marker (channel->ring, deadline, channel->fd, error);
@@ -383,8 +404,10 @@ do_channel_send (DoChannel *channel,
   return ok;
 }
 
+/* Receives one packet.  With a ring, a wake-up packet sets @woken and
+ * returns NULL without an error. */
 static DoMessage *
-receive_socket_full (DoChannel *channel, gboolean block, GError **error)
+receive_socket_full (DoChannel *channel, gboolean block, gboolean *woken, GError **error)
 {
   union {
     char buf[CMSG_FDS_SPACE + CMSG_CREDS_SPACE];
@@ -462,6 +485,11 @@ receive_socket_full (DoChannel *channel, gboolean block, GError **error)
       g_set_error (error, DO_ERROR, DO_ERROR_CONNECTION_DIED, "the peer closed the connection");
       return NULL;
     }
+  if (woken && r == 1 && n_fds == 0 && channel->rbuf[0] == WAKE_BYTE)
+    {
+      *woken = TRUE;
+      return NULL;
+    }
   if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
     {
       for (guint i = 0; i < n_fds; i++)
@@ -482,22 +510,108 @@ receive_socket_full (DoChannel *channel, gboolean block, GError **error)
 static DoMessage *
 receive_socket (DoChannel *channel, GError **error)
 {
-  return receive_socket_full (channel, FALSE, error);
+  return receive_socket_full (channel, FALSE, NULL, error);
+}
+
+/* With a ring: the ring first; its marker sends us to the socket (an empty
+ * ring still looks at the socket when it is readable, for EOF and
+ * wake-ups).  A message read from the socket before its marker waits in
+ * @ahead while the ring's records before the marker go first; one with no
+ * marker at all is a protocol error.  @block: the consumer is armed on the
+ * socket and found the ring empty, so block in recvmsg() until something
+ * comes (a record pushed meanwhile comes with a wake-up). */
+static DoMessage *
+receive_ring (DoChannel *channel, gboolean socket_readable, gboolean block, GError **error)
+{
+  for (;;)
+    {
+      gboolean woken = FALSE;
+      DoMessage *msg;
+      gsize len;
+
+      if (!block && (has_ahead (channel) || !g_atomic_int_get (&channel->socket_next)))
+        switch (do_ring_pop (channel->ring, channel->rbuf, DO_WIRE_MAX_PACKET, &len, error))
+          {
+          case DO_RING_MESSAGE:
+            msg = do_wire_decode (channel->rbuf, len, NULL, 0, error);
+            if (msg)
+              msg->creds = channel->ring_creds;
+            return msg;
+          case DO_RING_MARKER:
+            if (has_ahead (channel))
+              return g_atomic_pointer_exchange (&channel->ahead, NULL);
+            g_atomic_int_set (&channel->socket_next, TRUE);
+            break;
+          case DO_RING_EMPTY:
+            if (has_ahead (channel))
+              {
+                g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                             "a message came on the socket without its marker in the ring");
+                return NULL;
+              }
+            if (!socket_readable)
+              {
+                /* Nothing in the ring, and the caller saw nothing on the
+                 * socket: no system call for it. */
+                g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                                     "nothing to receive");
+                return NULL;
+              }
+            break;
+          case DO_RING_ERROR:
+          default:
+            return NULL;
+          }
+
+      msg = receive_socket_full (channel, block, &woken, error);
+      if (woken)
+        {
+          /* Awake: look at the ring again (a marker's message follows its
+           * wake-ups), then drain further wake-ups without blocking. */
+          do_ring_set_awake (channel->ring);
+          if (!g_atomic_int_get (&channel->socket_next))
+            block = FALSE;
+          socket_readable = TRUE;
+          continue;
+        }
+      if (!msg)
+        return NULL;
+      if (g_atomic_int_get (&channel->socket_next))
+        {
+          g_atomic_int_set (&channel->socket_next, FALSE);
+          return msg;
+        }
+      g_atomic_pointer_set (&channel->ahead, msg);
+      block = socket_readable = FALSE;
+    }
+}
+
+DoMessage *
+do_channel_receive_full (DoChannel *channel, gboolean socket_readable, GError **error)
+{
+  if (!channel->rbuf)
+    channel->rbuf = g_malloc (DO_WIRE_MAX_PACKET);
+  return channel->ring ? receive_ring (channel, socket_readable, FALSE, error)
+                       : receive_socket (channel, error);
 }
 
 DoMessage *
 do_channel_receive_blocking (DoChannel *channel, gint timeout_ms, GError **error)
 {
-  g_return_val_if_fail (channel->ring == NULL, NULL);
-
   if (!channel->rbuf)
     channel->rbuf = g_malloc (DO_WIRE_MAX_PACKET);
+  /* With a ring: spin first; block only once armed on the socket with the
+   * ring still empty (a marker already read means its message comes). */
+  if (channel->ring && !reads_socket (channel) &&
+      (has_ahead (channel) || do_ring_spin (channel->ring, -1) ||
+       do_ring_arm_socket (channel->ring)))
+    return receive_ring (channel, FALSE, FALSE, error);
   if (!channel->blocking_ok)
     {
       int flags = fcntl (channel->fd, F_GETFL);
 
       if (flags < 0 || fcntl (channel->fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-        return receive_socket (channel, error);
+        return do_channel_receive_full (channel, TRUE, error);
       channel->blocking_ok = TRUE;
     }
   if (timeout_ms < 0)
@@ -507,67 +621,11 @@ do_channel_receive_blocking (DoChannel *channel, gint timeout_ms, GError **error
       struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 
       if (setsockopt (channel->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
-        return receive_socket (channel, error);
+        return do_channel_receive_full (channel, TRUE, error);
       channel->rcvtimeo_ms = timeout_ms;
     }
-  return receive_socket_full (channel, TRUE, error);
-}
-
-/* With a ring: the ring first; its marker sends us to the socket.  A
- * message on the socket without a marker is a protocol error (an empty
- * ring still looks at the socket, for EOF). */
-static DoMessage *
-receive_ring (DoChannel *channel, gboolean socket_readable, GError **error)
-{
-  DoMessage *msg;
-  gsize len;
-
-  if (!g_atomic_int_get (&channel->socket_next))
-    switch (do_ring_pop (channel->ring, channel->rbuf, DO_WIRE_MAX_PACKET, &len, error))
-      {
-      case DO_RING_MESSAGE:
-        msg = do_wire_decode (channel->rbuf, len, NULL, 0, error);
-        if (msg)
-          msg->creds = channel->ring_creds;
-        return msg;
-      case DO_RING_MARKER:
-        g_atomic_int_set (&channel->socket_next, TRUE);
-        break;
-      case DO_RING_EMPTY:
-        if (!socket_readable)
-          {
-            /* Nothing in the ring, and the caller saw nothing on the
-             * socket (whose EOF is the one other thing to read): no
-             * system call for it. */
-            g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                                 "nothing to receive");
-            return NULL;
-          }
-        break;
-      case DO_RING_ERROR:
-      default:
-        return NULL;
-      }
-
-  msg = receive_socket (channel, error);
-  if (msg && !g_atomic_int_get (&channel->socket_next))
-    {
-      g_clear_pointer (&msg, do_message_unref);
-      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
-                   "a message came on the socket without its marker in the ring");
-    }
-  if (msg)
-    g_atomic_int_set (&channel->socket_next, FALSE);
-  return msg;
-}
-
-DoMessage *
-do_channel_receive_full (DoChannel *channel, gboolean socket_readable, GError **error)
-{
-  if (!channel->rbuf)
-    channel->rbuf = g_malloc (DO_WIRE_MAX_PACKET);
-  return channel->ring ? receive_ring (channel, socket_readable, error)
-                       : receive_socket (channel, error);
+  return channel->ring ? receive_ring (channel, FALSE, TRUE, error)
+                       : receive_socket_full (channel, TRUE, NULL, error);
 }
 
 DoMessage *

@@ -619,8 +619,7 @@ reader_thread (gpointer data)
     {
       GQueue done_tasks = G_QUEUE_INIT;
       GError *death = NULL;
-      DoMessage *msg = NULL;
-      gboolean socket_readable = TRUE;
+      DoMessage *msg;
 
       g_mutex_lock (&connection->lock);
       while (connection->alive && connection->reading)
@@ -637,15 +636,7 @@ reader_thread (gpointer data)
       connection->reading = TRUE;
       g_mutex_unlock (&connection->lock);
 
-      if (do_channel_get_ring (connection->channel))
-        {
-          if (do_channel_spin (connection->channel, -1))
-            socket_readable = FALSE;
-          else
-            do_channel_wait_readable (connection->channel, -1, NULL);
-        }
-      else
-        msg = do_channel_receive_blocking (connection->channel, 0, &death);
+      msg = do_channel_receive_blocking (connection->channel, 0, &death);
 
       g_mutex_lock (&connection->lock);
       if (msg)
@@ -656,9 +647,6 @@ reader_thread (gpointer data)
         }
       else if (g_error_matches (death, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         g_clear_error (&death);
-      else if (!death)
-        death = read_locked (connection, MAX_READS_PER_DISPATCH, NULL, socket_readable,
-                             &done_tasks);
       else if (!g_error_matches (death, DO_ERROR, DO_ERROR_CONNECTION_DIED))
         g_message ("closing connection to pid %d: %s",
                    connection->peer_creds.pid, death->message);
@@ -1629,7 +1617,7 @@ blocking_receive_ms (DoConnection *connection, gboolean may_dispatch, gint64 dea
 {
   gint64 left_ms;
 
-  if (!may_dispatch || cancellable || do_channel_get_ring (connection->channel))
+  if (!may_dispatch || cancellable)
     return -1;
   if (deadline < 0)
     return 0;

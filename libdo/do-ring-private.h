@@ -26,7 +26,11 @@
  * spin found, so a consumer asleep in poll() (a GMainContext included) is
  * always rung, and one that spins or reads is not: a pipelining producer
  * makes no system call.  Every path to sleep goes through do_ring_spin()
- * finding nothing or do_ring_arm().  A consumer spins for an adaptive budget before it
+ * finding nothing or do_ring_arm().  A consumer that has nothing but the
+ * ring and the socket to wait for (a reader thread, a blocked sync caller)
+ * blocks in recvmsg() on the socket instead (do_ring_arm_socket()), and
+ * is woken by a one-byte packet there: one system call on each side, as
+ * on the socket path, where a doorbell costs a write, a poll and a read.  A consumer spins for an adaptive budget before it
  * sleeps: the budget halves when a spin fails and grows when it succeeds,
  * and it does not spin at all when the peer last ran on its own CPU (a
  * spin there only delays the peer).
@@ -85,13 +89,17 @@ gsize do_ring_get_max_message (DoRing *ring);
 /* Copies @len bytes in as one MESSAGE record.  When the ring is full, waits
  * for room until @deadline (monotonic µs; -1: forever; 0: don't wait),
  * giving up with DO_ERROR_CONNECTION_DIED when @hangup_fd (a socket, or -1)
- * hangs up.  Errors: DO_ERROR_TIMED_OUT, DO_ERROR_CONNECTION_DIED,
- * DO_ERROR_LIMITS_EXCEEDED (too big), DO_ERROR_PROTOCOL (corrupted). */
+ * hangs up.  Sets @wake_socket (nullable: then the doorbell is rung
+ * instead) when the consumer is blocked on the socket and the caller must
+ * send it a wake-up there.  Errors: DO_ERROR_TIMED_OUT,
+ * DO_ERROR_CONNECTION_DIED, DO_ERROR_LIMITS_EXCEEDED (too big),
+ * DO_ERROR_PROTOCOL (corrupted). */
 gboolean do_ring_push (DoRing *ring,
                        const void *data,
                        gsize len,
                        gint64 deadline,
                        int hangup_fd,
+                       gboolean *wake_socket,
                        GError **error);
 /* Pushes a MARKER record: the next message is on the socket. */
 gboolean do_ring_push_marker (DoRing *ring, gint64 deadline, int hangup_fd, GError **error);
@@ -115,8 +123,14 @@ gboolean do_ring_is_readable (DoRing *ring);
  * sleeps. */
 gboolean do_ring_spin (DoRing *ring, gint64 deadline);
 /* Counts the consumer as asleep from now on, then returns whether a record
- * waits (if so, do not sleep). */
+ * waits (if so, do not sleep: it counts as awake again).  do_ring_arm() sleeps on the doorbell;
+ * do_ring_arm_socket() in recvmsg() on the socket, where the producer's
+ * side sends a wake-up packet instead of ringing. */
 gboolean do_ring_arm (DoRing *ring);
+gboolean do_ring_arm_socket (DoRing *ring);
+/* The consumer was woken (a wake-up packet): not to be woken again until
+ * it arms. */
+void do_ring_set_awake (DoRing *ring);
 /* The eventfd rung when a record arrives while the consumer does not spin:
  * poll it for G_IO_IN (GMainContext), then do_ring_ack_doorbell() before
  * popping. */

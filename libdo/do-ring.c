@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #define RING_MAGIC 0x474e5250u /* "PRNG" */
-#define RING_VERSION 1u
+#define RING_VERSION 2u
 #define HEADER_SIZE 4096u
 #define CACHE_LINE 64
 
@@ -46,7 +46,7 @@ typedef struct {
   _Atomic gint32 producer_cpu;       /* producer: CPU of its last push (a hint) */
   guint8 pad0[CACHE_LINE - 12];
   _Atomic guint32 tail;              /* consumer: bytes read */
-  _Atomic guint32 consumer_sleeping; /* consumer: 0 only while it spins */
+  _Atomic guint32 consumer_sleeping; /* consumer: a DoRingSleep */
   guint8 pad1[CACHE_LINE - 8];
 } RingControl;
 
@@ -64,6 +64,13 @@ typedef struct {
   guint32 len;
   guint32 kind;
 } RecordHeader;
+
+/* What the consumer does while it does not spin, so how to wake it. */
+typedef enum {
+  AWAKE = 0,       /* it spins, or works through what a spin found */
+  ON_DOORBELL = 1, /* asleep in poll() on its doorbell */
+  ON_SOCKET = 2,   /* blocked in recvmsg() on the socket: wake it there */
+} DoRingSleep;
 G_STATIC_ASSERT (sizeof (RecordHeader) == 8);
 
 struct _DoRing {
@@ -81,6 +88,9 @@ struct _DoRing {
   gint32 tx_cpu;
   int tx_doorbell;       /* the peer's data doorbell: we ring it */
   int tx_space;          /* our space doorbell: we sleep on it */
+  gboolean tx_woke;      /* a socket wake-up went out at tx_wake_tail ... */
+  guint32 tx_wake_tail;
+  guint64 tx_since_wake; /* ... and this many bytes were pushed since */
 
   /* consuming: popped under the caller's lock */
   RingControl *rx;
@@ -217,7 +227,7 @@ do_ring_new (guint32 ring_size, GError **error)
   h->header_size = HEADER_SIZE;
   for (guint i = 0; i < 2; i++)
     {
-      atomic_store (&h->control[i].consumer_sleeping, 1);
+      atomic_store (&h->control[i].consumer_sleeping, ON_DOORBELL);
       atomic_store (&h->control[i].producer_cpu, -1);  /* not pushed yet */
     }
   return ring_wrap (map, ring_size, fds, 0);
@@ -443,9 +453,30 @@ copy_in (DoRing *ring, guint32 pos, const void *data, gsize len)
   memcpy (ring->tx_data, (const guint8 *) data + first, len - first);
 }
 
+/* Whether the consumer needs a wake-up on the socket for what we just
+ * pushed.  One that has not read since our last one is still to wake (or
+ * is awake: it reads up to the head before it sleeps again) and needs no
+ * other; the byte count rules out a tail that went round to the same
+ * value. */
+static gboolean
+wake_on_socket (DoRing *ring, guint32 record)
+{
+  guint32 tail = atomic_load_explicit (&ring->tx->tail, memory_order_relaxed);
+  gboolean pending = ring->tx_woke && tail == ring->tx_wake_tail &&
+                     ring->tx_since_wake < ring->size;
+
+  ring->tx_since_wake += record;
+  if (pending)
+    return FALSE;
+  ring->tx_woke = TRUE;
+  ring->tx_wake_tail = tail;
+  ring->tx_since_wake = record;
+  return TRUE;
+}
+
 static gboolean
 push_record (DoRing *ring, guint32 kind, const void *data, gsize len,
-             gint64 deadline, int hangup_fd, GError **error)
+             gint64 deadline, int hangup_fd, gboolean *wake_socket, GError **error)
 {
   RecordHeader rh = { .len = (guint32) len, .kind = kind };
   guint32 record;
@@ -492,25 +523,42 @@ push_record (DoRing *ring, guint32 kind, const void *data, gsize len,
   /* Publish, then look at the flag: with the consumer's store-flag,
    * load-head (both sequentially consistent) one of us sees the other. */
   atomic_store (&ring->tx->head, ring->tx_head);
-  if (atomic_load (&ring->tx->consumer_sleeping))
-    ring_doorbell (ring->tx_doorbell);
+  switch (atomic_load (&ring->tx->consumer_sleeping))
+    {
+    case AWAKE:
+      ring->tx_woke = FALSE;
+      break;
+    case ON_SOCKET:
+      if (wake_socket)
+        {
+          *wake_socket = wake_on_socket (ring, record);
+          break;
+        }
+      G_GNUC_FALLTHROUGH;
+    default:  /* ON_DOORBELL, or garbage: ring */
+      ring_doorbell (ring->tx_doorbell);
+    }
   return TRUE;
 }
 
 gboolean
 do_ring_push (DoRing *ring, const void *data, gsize len, gint64 deadline,
-              int hangup_fd, GError **error)
+              int hangup_fd, gboolean *wake_socket, GError **error)
 {
   g_return_val_if_fail (ring != NULL, FALSE);
   g_return_val_if_fail (data != NULL && len > 0, FALSE);
-  return push_record (ring, RECORD_MESSAGE, data, len, deadline, hangup_fd, error);
+  if (wake_socket)
+    *wake_socket = FALSE;
+  return push_record (ring, RECORD_MESSAGE, data, len, deadline, hangup_fd, wake_socket, error);
 }
 
 gboolean
 do_ring_push_marker (DoRing *ring, gint64 deadline, int hangup_fd, GError **error)
 {
+  gboolean on_socket;  /* the message on the socket wakes a consumer there */
+
   g_return_val_if_fail (ring != NULL, FALSE);
-  return push_record (ring, RECORD_MARKER, NULL, 0, deadline, hangup_fd, error);
+  return push_record (ring, RECORD_MARKER, NULL, 0, deadline, hangup_fd, &on_socket, error);
 }
 
 DoRingRecord
@@ -559,12 +607,34 @@ do_ring_is_readable (DoRing *ring)
          atomic_load_explicit (&ring->rx_tail, memory_order_relaxed);
 }
 
-/* Back to "asleep": from here on the producer rings.  Then look again. */
+void
+do_ring_set_awake (DoRing *ring)
+{
+  atomic_store_explicit (&ring->rx->consumer_sleeping, AWAKE, memory_order_relaxed);
+}
+
+/* Back to "asleep": from here on the producer wakes us.  Then look again:
+ * with a record there we stay awake. */
+static gboolean
+arm (DoRing *ring, DoRingSleep how)
+{
+  atomic_store (&ring->rx->consumer_sleeping, how);
+  if (atomic_load (&ring->rx->head) == atomic_load_explicit (&ring->rx_tail, memory_order_relaxed))
+    return FALSE;
+  do_ring_set_awake (ring);
+  return TRUE;
+}
+
 gboolean
 do_ring_arm (DoRing *ring)
 {
-  atomic_store (&ring->rx->consumer_sleeping, 1);
-  return atomic_load (&ring->rx->head) != atomic_load_explicit (&ring->rx_tail, memory_order_relaxed);
+  return arm (ring, ON_DOORBELL);
+}
+
+gboolean
+do_ring_arm_socket (DoRing *ring)
+{
+  return arm (ring, ON_SOCKET);
 }
 
 gboolean
@@ -589,7 +659,7 @@ do_ring_spin (DoRing *ring, gint64 deadline)
   if (cpu >= 0 && cpu == atomic_load_explicit (&ring->rx->producer_cpu, memory_order_relaxed))
     return do_ring_arm (ring);
 
-  atomic_store (&ring->rx->consumer_sleeping, 0);
+  atomic_store (&ring->rx->consumer_sleeping, AWAKE);
   start = now = now_ns ();
   end = start + budget;
   if (deadline >= 0)

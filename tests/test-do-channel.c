@@ -223,19 +223,156 @@ test_interleaved_threads (void)
   pair_clear (&p);
 }
 
+/* Receives the next message as a reader thread does: blocking, on the
+ * socket once the ring is empty. */
+static DoMessage *
+receive_blocking (DoChannel *channel, GError **error)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT_US;
+
+  for (;;)
+    {
+      GError *local = NULL;
+      DoMessage *msg = do_channel_receive_blocking (channel, TIMEOUT_US / 1000, &local);
+
+      if (msg || !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          if (local)
+            g_propagate_error (error, local);
+          return msg;
+        }
+      g_error_free (local);  /* a stale wake-up */
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+}
+
+/* The same, received the blocking way: the sender wakes the receiver with a
+ * packet on the socket, and the wake-ups do not pile up there. */
+static void
+test_interleaved_blocking (void)
+{
+  Pair p;
+  Sender s;
+  GThread *thread;
+  guint stale = 0;
+  char c;
+
+  pair_init (&p, TRUE);
+  s.channel = p.a;
+  s.n = 3000;
+  thread = g_thread_new ("sender", sender_thread, &s);
+  for (guint i = 0; i < s.n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DoMessage) msg = receive_blocking (p.b, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (msg->serial, ==, i + 1);
+      g_assert_cmpuint (msg->n_fds, ==, fd_for (i) ? 1 : 0);
+    }
+  g_thread_join (thread);
+  while (recv (do_channel_get_fd (p.b), &c, 1, MSG_DONTWAIT) == 1)
+    {
+      g_assert_cmpint (c, ==, 'w');
+      stale++;
+    }
+  g_assert_cmpuint (stale, <, s.n / 100);
+  pair_clear (&p);
+}
+
+typedef struct {
+  DoChannel *channel;
+  gint tid;         /* (atomic) */
+  DoMessage *msgs[2];
+} Blocked;
+
+static gpointer
+blocked_thread (gpointer data)
+{
+  Blocked *b = data;
+
+  g_atomic_int_set (&b->tid, (gint) gettid ());
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      b->msgs[i] = receive_blocking (b->channel, &error);
+      g_assert_no_error (error);
+    }
+  return NULL;
+}
+
+/* Waits until thread @tid sleeps (in recvmsg(), here). */
+static void
+wait_sleeping (gint tid)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT_US;
+  g_autofree gchar *path = g_strdup_printf ("/proc/self/task/%d/stat", tid);
+
+  for (;;)
+    {
+      g_autofree gchar *stat = NULL;
+      const char *state;
+
+      g_assert_true (g_file_get_contents (path, &stat, NULL, NULL));
+      state = strrchr (stat, ')');
+      if (state && state[1] == ' ' && state[2] == 'S')
+        return;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_thread_yield ();
+    }
+}
+
+/* A receiver blocked on the socket gets a socket message before the ring
+ * records that precede it (here a record pushed without a wake-up): the
+ * message waits until the ring reaches its marker, and order is kept. */
+static void
+test_socket_message_ahead (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoMessage) first = make_message (0, 10);
+  g_autoptr(GBytes) packet = do_wire_encode (first, FALSE);
+  Blocked b = { 0 };
+  GThread *thread;
+  Pair p;
+
+  pair_init (&p, TRUE);
+  b.channel = p.b;
+  thread = g_thread_new ("receiver", blocked_thread, &b);
+  while (!g_atomic_int_get (&b.tid))
+    g_thread_yield ();
+  wait_sleeping (g_atomic_int_get (&b.tid));
+  g_assert_true (do_ring_push (do_channel_get_ring (p.a), g_bytes_get_data (packet, NULL),
+                               g_bytes_get_size (packet), 0, -1, NULL, &error));
+  send_message (p.a, 1, 10, TRUE);
+  g_thread_join (thread);
+  g_assert_cmpuint (b.msgs[0]->serial, ==, 1);
+  g_assert_cmpuint (b.msgs[1]->serial, ==, 2);
+  g_assert_cmpuint (b.msgs[1]->n_fds, ==, 1);
+  do_message_unref (b.msgs[0]);
+  do_message_unref (b.msgs[1]);
+  pair_clear (&p);
+}
+
+/* A message on the socket whose marker never comes in the ring is a
+ * protocol error, however it is received. */
 static void
 test_unannounced_socket_message (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(DoMessage) msg = NULL;
-  Pair p;
+  for (guint blocking = 0; blocking < 2; blocking++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DoMessage) msg = NULL;
+      Pair p;
 
-  pair_init (&p, FALSE);   /* the sender ignores the ring */
-  send_message (p.a, 0, 10, FALSE);
-  msg = do_channel_receive (p.b, &error);
-  g_assert_null (msg);
-  g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
-  pair_clear (&p);
+      pair_init (&p, FALSE);   /* the sender ignores the ring */
+      send_message (p.a, 0, 10, FALSE);
+      msg = blocking ? do_channel_receive_blocking (p.b, TIMEOUT_US / 1000, &error)
+                     : do_channel_receive (p.b, &error);
+      g_assert_null (msg);
+      g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
+      pair_clear (&p);
+    }
 }
 
 static void
@@ -475,6 +612,8 @@ main (int argc, char **argv)
   g_test_add_func ("/do/channel/ring/path", test_ring_path);
   g_test_add_func ("/do/channel/ring/interleaved-order", test_interleaved_order);
   g_test_add_func ("/do/channel/ring/interleaved-threads", test_interleaved_threads);
+  g_test_add_func ("/do/channel/ring/interleaved-blocking", test_interleaved_blocking);
+  g_test_add_func ("/do/channel/ring/socket-message-ahead", test_socket_message_ahead);
   g_test_add_func ("/do/channel/ring/unannounced-socket-message", test_unannounced_socket_message);
   g_test_add_func ("/do/channel/ring/peer-closed", test_peer_closed);
   g_test_add_func ("/do/channel/ring/wait-deadline", test_wait_deadline);

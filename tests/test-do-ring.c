@@ -83,7 +83,7 @@ push_seeded (DoRing *ring, gsize len, guint32 seed, gint64 deadline, GError **er
   guint8 buf[SMALL];
 
   fill (buf, len, seed);
-  do_ring_push (ring, buf, len, deadline, -1, error);
+  do_ring_push (ring, buf, len, deadline, -1, NULL, error);
 }
 
 static gboolean
@@ -165,10 +165,10 @@ test_too_big (void)
 
   pair_init (&p, SMALL);
   g_assert_cmpuint (do_ring_get_max_message (p.a), ==, SMALL / 2 - 8);
-  g_assert_false (do_ring_push (p.a, big, SMALL / 2, 0, -1, &error));
+  g_assert_false (do_ring_push (p.a, big, SMALL / 2, 0, -1, NULL, &error));
   g_assert_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED);
   g_clear_error (&error);
-  g_assert_true (do_ring_push (p.a, big, SMALL / 2 - 8, 0, -1, &error));
+  g_assert_true (do_ring_push (p.a, big, SMALL / 2 - 8, 0, -1, NULL, &error));
   pair_clear (&p);
 }
 
@@ -432,7 +432,7 @@ echo_child (int *fds)
       switch (do_ring_pop (ring, buf, sizeof buf, &len, &error))
         {
         case DO_RING_MESSAGE:
-          if (!do_ring_push (ring, buf, len, g_get_monotonic_time () + TIMEOUT_US, -1, &error))
+          if (!do_ring_push (ring, buf, len, g_get_monotonic_time () + TIMEOUT_US, -1, NULL, &error))
             _exit (4);
           break;
         case DO_RING_MARKER:
@@ -540,7 +540,7 @@ blocked_push_thread (gpointer data)
   guint8 buf[100] = { 0, };
 
   bp->start = g_get_monotonic_time ();
-  do_ring_push (bp->ring, buf, sizeof buf, bp->start + TIMEOUT_US, bp->sock, &error);
+  do_ring_push (bp->ring, buf, sizeof buf, bp->start + TIMEOUT_US, bp->sock, NULL, &error);
   bp->end = g_get_monotonic_time ();
   return error;
 }
