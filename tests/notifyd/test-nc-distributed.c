@@ -133,11 +133,12 @@ child_finish (Child *child)
   return ok;
 }
 
+/* Kills a child, stopped or not (SIGKILL needs no SIGCONT; and once the
+ * child is reaped the subprocess has no pid left to signal). */
 static void
 child_kill (Child *child)
 {
-  g_subprocess_send_signal (child->proc, SIGKILL);
-  kill ((pid_t) g_ascii_strtoll (g_subprocess_get_identifier (child->proc), NULL, 10), SIGCONT);
+  g_subprocess_force_exit (child->proc);
   child_finish (child);
 }
 
