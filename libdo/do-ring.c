@@ -39,15 +39,18 @@
 #define PROBE_EVERY 64
 
 /* One direction's control words, in the shared page.  Producer-written and
- * consumer-written words sit on different cache lines. */
+ * consumer-written words sit on different cache lines, and the consumer's
+ * flag, which changes seldom but is read at every push, on a line of its
+ * own, away from the tail, which changes at every pop. */
 typedef struct {
   _Atomic guint32 head;              /* producer: bytes written */
   _Atomic guint32 producer_waiting;  /* producer: 1 while it sleeps for room */
   _Atomic gint32 producer_cpu;       /* producer: CPU of its last push (a hint) */
   guint8 pad0[CACHE_LINE - 12];
   _Atomic guint32 tail;              /* consumer: bytes read */
+  guint8 pad1[CACHE_LINE - 4];
   _Atomic guint32 consumer_sleeping; /* consumer: a DoRingSleep */
-  guint8 pad1[CACHE_LINE - 8];
+  guint8 pad2[CACHE_LINE - 4];
 } RingControl;
 
 typedef struct {
@@ -85,6 +88,7 @@ struct _DoRing {
   RingControl *tx;
   guint8 *tx_data;
   guint32 tx_head;
+  guint32 tx_tail;       /* the consumer's tail when we last looked */
   gint32 tx_cpu;
   int tx_doorbell;       /* the peer's data doorbell: we ring it */
   int tx_space;          /* our space doorbell: we sleep on it */
@@ -182,6 +186,7 @@ ring_wrap (guint8 *map, guint32 size, int fds[DO_RING_N_FDS], guint side)
   ring->tx_doorbell = fds[1 + 2 * side];
   ring->tx_space = fds[2 + 2 * side];
   ring->tx_head = atomic_load (&ring->tx->head);   /* 0 on a fresh ring */
+  ring->tx_tail = atomic_load (&ring->tx->tail);
   ring->tx_cpu = -1;
 
   ring->rx = &h->control[other];
@@ -489,13 +494,18 @@ push_record (DoRing *ring, guint32 kind, const void *data, gsize len,
       return FALSE;
     }
   record = sizeof rh + align8 ((guint32) len);
-  for (;;)
+  if (!check_broken (ring, error))
+    return FALSE;
+  /* The tail is read again only when the last one seen leaves no room:
+   * its cache line moves at every pop. */
+  while (ring->size - (ring->tx_head - ring->tx_tail) < record)
     {
       guint32 used;
 
       if (!check_broken (ring, error))
         return FALSE;
-      used = ring->tx_head - atomic_load_explicit (&ring->tx->tail, memory_order_acquire);
+      ring->tx_tail = atomic_load_explicit (&ring->tx->tail, memory_order_acquire);
+      used = ring->tx_head - ring->tx_tail;
       if (used > ring->size || (used & 7) != 0)
         return ring_broken (ring, "its tail is out of range", error);
       if (ring->size - used >= record)
@@ -610,7 +620,9 @@ do_ring_is_readable (DoRing *ring)
 void
 do_ring_set_awake (DoRing *ring)
 {
-  atomic_store_explicit (&ring->rx->consumer_sleeping, AWAKE, memory_order_relaxed);
+  /* Written only when it changes: the producer reads it at every push. */
+  if (atomic_load_explicit (&ring->rx->consumer_sleeping, memory_order_relaxed) != AWAKE)
+    atomic_store_explicit (&ring->rx->consumer_sleeping, AWAKE, memory_order_relaxed);
 }
 
 /* Back to "asleep": from here on the producer wakes us.  Then look again:
@@ -659,7 +671,7 @@ do_ring_spin (DoRing *ring, gint64 deadline)
   if (cpu >= 0 && cpu == atomic_load_explicit (&ring->rx->producer_cpu, memory_order_relaxed))
     return do_ring_arm (ring);
 
-  atomic_store (&ring->rx->consumer_sleeping, AWAKE);
+  do_ring_set_awake (ring);
   start = now = now_ns ();
   end = start + budget;
   if (deadline >= 0)
