@@ -468,6 +468,48 @@ test_bulk_normal_form (void)
   g_assert_cmpuint (g_variant_get_size (msg->body), ==, len);
 }
 
+/* A body of fixed-size members then an array is the bytes of its prefix,
+ * then the array's; any other shape is not split. */
+static void
+test_body_split (void)
+{
+  static const guint64 ts[] = { 1, 2, 3 };
+  const gchar *strv[] = { "a", "bc", NULL };
+  GVariant *split[] = {
+    g_variant_new ("(@ay)", g_variant_new_bytestring ("bulk")),
+    g_variant_new ("(y@at)", 7, g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, ts, 3, 8)),
+    g_variant_new ("(b(yq)@as)", TRUE, 1, 2, g_variant_new_strv (strv, -1)),
+    g_variant_new ("(xat)", G_GINT64_CONSTANT (-1), NULL),
+  };
+  GVariant *whole[] = {
+    g_variant_new ("()"),
+    g_variant_new ("(sy)", "s", 1),
+    g_variant_new ("(@ayy)", g_variant_new_bytestring ("x"), 1),
+    g_variant_new ("(s@ay)", "s", g_variant_new_bytestring ("x")),
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (split); i++)
+    {
+      g_autoptr(GVariant) body = g_variant_ref_sink (split[i]);
+      g_autoptr(GVariant) array = NULL;
+      g_autoptr(GVariant) prefix = do_wire_body_split (body, &array);
+      g_autoptr(GByteArray) bytes = g_byte_array_new ();
+
+      g_assert_nonnull (prefix);
+      g_byte_array_append (bytes, g_variant_get_data (prefix), g_variant_get_size (prefix));
+      g_byte_array_append (bytes, g_variant_get_data (array), g_variant_get_size (array));
+      g_assert_cmpmem (bytes->data, bytes->len, g_variant_get_data (body), g_variant_get_size (body));
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (whole); i++)
+    {
+      g_autoptr(GVariant) body = g_variant_ref_sink (whole[i]);
+      GVariant *array = NULL;
+
+      g_assert_null (do_wire_body_split (body, &array));
+      g_assert_null (array);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -481,5 +523,6 @@ main (int argc, char **argv)
   g_test_add_func ("/do/channel/ring/main-context", test_main_context);
   g_test_add_func ("/do/channel/ring/corrupting-peer", test_corrupting_peer);
   g_test_add_func ("/do/wire/bulk-normal-form", test_bulk_normal_form);
+  g_test_add_func ("/do/wire/body-split", test_body_split);
   return g_test_run ();
 }
