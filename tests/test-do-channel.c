@@ -510,6 +510,42 @@ test_body_split (void)
     }
 }
 
+/* Bodies out of line, bulk `(F..., A)` and others, arrive as sent. */
+static void
+test_out_of_line (void)
+{
+  gsize len = 3 * DO_WIRE_INLINE_MAX;
+  g_autofree guint8 *data = g_malloc (len);
+  g_autofree gchar *pad = g_strnfill (len, 'p');
+  GVariant *bodies[] = {
+    g_variant_new ("(y@ay)", 3, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, len, 1)),
+    g_variant_new ("(q@at)", 5, g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, data, len / 8, 8)),
+    g_variant_new ("(u^as)", 9, (const gchar *[]) { pad, "", pad, NULL }),
+    g_variant_new ("(su)", pad, 11),
+  };
+  Pair p;
+
+  for (gsize i = 0; i < len; i++)
+    data[i] = (guint8) (i * 2654435761u >> 13);
+  pair_init (&p, TRUE);
+  for (gsize i = 0; i < G_N_ELEMENTS (bodies); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DoMessage) msg = do_message_new (DO_MESSAGE_ONEWAY, 1, NULL, "M", bodies[i]);
+      g_autoptr(DoMessage) got = NULL;
+
+      msg->serial = 1;
+      g_assert_true (do_channel_send (p.a, msg, g_get_monotonic_time () + TIMEOUT_US, &error));
+      g_assert_no_error (error);
+      got = receive_waiting (p.b, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_variant_equal (got->body, msg->body));
+      g_assert_cmpmem (g_variant_get_data (got->body), g_variant_get_size (got->body),
+                       g_variant_get_data (msg->body), g_variant_get_size (msg->body));
+    }
+  pair_clear (&p);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -524,5 +560,6 @@ main (int argc, char **argv)
   g_test_add_func ("/do/channel/ring/corrupting-peer", test_corrupting_peer);
   g_test_add_func ("/do/wire/bulk-normal-form", test_bulk_normal_form);
   g_test_add_func ("/do/wire/body-split", test_body_split);
+  g_test_add_func ("/do/channel/out-of-line", test_out_of_line);
   return g_test_run ();
 }
