@@ -237,23 +237,40 @@ do_channel_wait_readable (DoChannel *channel, gint64 deadline, GError **error)
   return do_ring_wait (channel->ring, channel->fd, deadline, error);
 }
 
-/* A sealed memfd holding the body, for the out-of-line path.
- * TODO(perf): pool warm buffers; a sealed memfd cannot be written again,
- * so reuse needs the receiver to hand buffers back. */
+/* A sealed memfd holding the body, for the out-of-line path.  The body is
+ * written with write(), not stored through a mapping: faulting in each new
+ * shared page costs more than copying it.  A bulk body `(F..., A)` is
+ * written as its prefix and its array's own bytes, so a large array the
+ * caller made from its buffer is copied once, not first serialised anew.
+ * Every body gets a fresh memfd: the write seal that lets the receiver use
+ * it without copying also means it can never be written again. */
 static int
 body_memfd (GVariant *body, GError **error)
 {
-  gsize len = g_variant_get_size (body);
+  g_autoptr(GVariant) array = NULL;
+  g_autoptr(GVariant) prefix = do_wire_body_split (body, &array);
+  GVariant *pieces[] = { prefix ? prefix : body, array };
   int fd = memfd_create ("porter-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  void *p;
 
-  if (fd < 0 || ftruncate (fd, len) < 0)
+  if (fd < 0)
     goto fail;
-  p = mmap (NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-  if (p == MAP_FAILED)
-    goto fail;
-  g_variant_store (body, p);
-  munmap (p, len);
+  for (guint i = 0; i < G_N_ELEMENTS (pieces) && pieces[i]; i++)
+    {
+      const guint8 *p = g_variant_get_data (pieces[i]);
+      gsize n = g_variant_get_size (pieces[i]);
+
+      while (n > 0)
+        {
+          ssize_t r = write (fd, p, n);
+
+          if (r < 0 && errno == EINTR)
+            continue;
+          if (r <= 0)
+            goto fail;
+          p += r;
+          n -= r;
+        }
+    }
   if (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
     goto fail;
   return fd;
@@ -264,7 +281,8 @@ fail:
     if (fd >= 0)
       close (fd);
     g_set_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
-                 "cannot put a %zu-byte body out of line: %s", len, g_strerror (errsv));
+                 "cannot put a %zu-byte body out of line: %s",
+                 g_variant_get_size (body), g_strerror (errsv));
     return -1;
   }
 }

@@ -95,6 +95,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DoMessage, do_message_unref)
  * in a memfd as the last fd). */
 GBytes *do_wire_encode (const DoMessage *msg, gboolean ool);
 
+/* Splits a body `(F..., A)` (fixed-size members, then an array) whose
+ * serialised bytes are those of the returned tuple, then those of @array
+ * (both owned); NULL for a body of any other shape. */
+GVariant *do_wire_body_split (GVariant *body, GVariant **array);
+
 /* Parses a packet.  @fds are the fds that arrived with it (the array is
  * borrowed; the descriptors are taken: kept by the message or closed); of
  * them, when the header says the body is out of line, the last

@@ -259,7 +259,10 @@ map_ool_body (int fd, guint64 len, GError **error)
                    (long long) st.st_size, len);
       return NULL;
     }
-  p = mmap (NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  /* Not populated: a receiver often reads a bulk body in part or not at
+   * all, populating 64 MiB costs milliseconds up front and again at
+   * munmap, and one that reads it all pays about the same either way. */
+  p = mmap (NULL, len, PROT_READ, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED)
     {
       int errsv = errno;
@@ -352,6 +355,40 @@ type_is_fixed_size (const GVariantType *type)
   return TRUE;
 }
 
+/* A body `(F..., A)`, fixed-size members then an array, carries no framing
+ * offsets: its bytes are those of the same tuple with the array emptied
+ * (the members, then padding to the array's alignment), then the array's.
+ * Returns that tuple and sets @array to the array; NULL for any other
+ * body. */
+GVariant *
+do_wire_body_split (GVariant *body, GVariant **array)
+{
+  const GVariantType *type = g_variant_get_type (body);
+  const GVariantType *last = NULL;
+  g_autofree GVariant **members = NULL;
+  gsize n = g_variant_type_n_items (type);
+  GVariant *prefix;
+
+  for (const GVariantType *t = g_variant_type_first (type); t; t = g_variant_type_next (t))
+    {
+      if (last && !type_is_fixed_size (last))
+        return NULL;
+      last = t;
+    }
+  if (!last || !g_variant_type_is_array (last))
+    return NULL;
+
+  members = g_new (GVariant *, n);
+  for (gsize i = 0; i + 1 < n; i++)
+    members[i] = g_variant_get_child_value (body, i);
+  members[n - 1] = g_variant_new_array (g_variant_type_element (last), NULL, 0);
+  prefix = g_variant_ref_sink (g_variant_new_tuple (members, n));
+  for (gsize i = 0; i + 1 < n; i++)
+    g_variant_unref (members[i]);
+  *array = g_variant_get_child_value (body, n - 1);
+  return prefix;
+}
+
 /* g_variant_is_normal_form(), without its cost on bulk data: it checks an
  * array of a fixed-size basic type element by element (a second for 64 MiB
  * of `ay`).  A body `(F..., aT)` (fixed-size members, then such an array,
@@ -362,52 +399,30 @@ type_is_fixed_size (const GVariantType *type)
 static gboolean
 body_is_normal (GVariant *body)
 {
-  const GVariantType *type = g_variant_get_type (body);
-  const GVariantType *last = NULL, *elem;
   g_autoptr(GVariant) array = NULL;
   g_autoptr(GVariant) prefix = NULL;
-  g_autofree GVariant **members = NULL;
+  const GVariantType *elem;
   const guint8 *data = g_variant_get_data (body), *a;
-  gsize n = g_variant_type_n_items (type), esize, asize, plen;
+  gsize size = g_variant_get_size (body), esize, asize, plen;
 
-  for (const GVariantType *t = g_variant_type_first (type); t; t = g_variant_type_next (t))
-    {
-      if (last && !type_is_fixed_size (last))
-        return g_variant_is_normal_form (body);
-      last = t;
-    }
-  if (!last || !g_variant_type_is_array (last) ||
-      !(esize = fixed_basic_size (elem = g_variant_type_element (last))) ||
-      g_variant_get_size (body) < 4096)
+  if (size < 4096 || !(prefix = do_wire_body_split (body, &array)) ||
+      !(esize = fixed_basic_size (elem = g_variant_type_element (g_variant_get_type (array)))))
     return g_variant_is_normal_form (body);
 
-  array = g_variant_get_child_value (body, n - 1);
   a = g_variant_get_data (array);
   asize = g_variant_get_size (array);
-  if (asize % esize != 0 || (asize > 0 && (a < data || a + asize != data + g_variant_get_size (body))))
+  if (asize % esize != 0 || (asize > 0 && (a < data || a + asize != data + size)))
     return FALSE;
   if (g_variant_type_equal (elem, G_VARIANT_TYPE_BOOLEAN))
     for (gsize i = 0; i < asize; i++)
       if (a[i] > 1)
         return FALSE;
 
-  members = g_new0 (GVariant *, n);
-  for (gsize i = 0; i + 1 < n; i++)
-    {
-      members[i] = g_variant_get_child_value (body, i);
-      if (!g_variant_is_normal_form (members[i]))
-        {
-          for (gsize j = 0; j <= i; j++)
-            g_variant_unref (members[j]);
-          return FALSE;
-        }
-    }
-  members[n - 1] = g_variant_new_array (elem, NULL, 0);
-  prefix = g_variant_ref_sink (g_variant_new_tuple (members, n));
-  for (gsize i = 0; i + 1 < n; i++)
-    g_variant_unref (members[i]);
+  /* A tree of the body's members: normal when each of them is. */
+  if (!g_variant_is_normal_form (prefix))
+    return FALSE;
   plen = g_variant_get_size (prefix);
-  return plen + asize == g_variant_get_size (body) &&
+  return plen + asize == size &&
          (plen == 0 || memcmp (data, g_variant_get_data (prefix), plen) == 0);
 }
 

@@ -605,6 +605,84 @@ test_bulk_normal_form (void)
   g_assert_cmpuint (g_variant_get_size (msg->body), ==, len);
 }
 
+/* A body of fixed-size members then an array is the bytes of its prefix,
+ * then the array's; any other shape is not split. */
+static void
+test_body_split (void)
+{
+  static const guint64 ts[] = { 1, 2, 3 };
+  const gchar *strv[] = { "a", "bc", NULL };
+  GVariant *split[] = {
+    g_variant_new ("(@ay)", g_variant_new_bytestring ("bulk")),
+    g_variant_new ("(y@at)", 7, g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, ts, 3, 8)),
+    g_variant_new ("(b(yq)@as)", TRUE, 1, 2, g_variant_new_strv (strv, -1)),
+    g_variant_new ("(xat)", G_GINT64_CONSTANT (-1), NULL),
+  };
+  GVariant *whole[] = {
+    g_variant_new ("()"),
+    g_variant_new ("(sy)", "s", 1),
+    g_variant_new ("(@ayy)", g_variant_new_bytestring ("x"), 1),
+    g_variant_new ("(s@ay)", "s", g_variant_new_bytestring ("x")),
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (split); i++)
+    {
+      g_autoptr(GVariant) body = g_variant_ref_sink (split[i]);
+      g_autoptr(GVariant) array = NULL;
+      g_autoptr(GVariant) prefix = do_wire_body_split (body, &array);
+      g_autoptr(GByteArray) bytes = g_byte_array_new ();
+
+      g_assert_nonnull (prefix);
+      g_byte_array_append (bytes, g_variant_get_data (prefix), g_variant_get_size (prefix));
+      g_byte_array_append (bytes, g_variant_get_data (array), g_variant_get_size (array));
+      g_assert_cmpmem (bytes->data, bytes->len, g_variant_get_data (body), g_variant_get_size (body));
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (whole); i++)
+    {
+      g_autoptr(GVariant) body = g_variant_ref_sink (whole[i]);
+      GVariant *array = NULL;
+
+      g_assert_null (do_wire_body_split (body, &array));
+      g_assert_null (array);
+    }
+}
+
+/* Bodies out of line, bulk `(F..., A)` and others, arrive as sent. */
+static void
+test_out_of_line (void)
+{
+  gsize len = 3 * DO_WIRE_INLINE_MAX;
+  g_autofree guint8 *data = g_malloc (len);
+  g_autofree gchar *pad = g_strnfill (len, 'p');
+  GVariant *bodies[] = {
+    g_variant_new ("(y@ay)", 3, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, len, 1)),
+    g_variant_new ("(q@at)", 5, g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, data, len / 8, 8)),
+    g_variant_new ("(u^as)", 9, (const gchar *[]) { pad, "", pad, NULL }),
+    g_variant_new ("(su)", pad, 11),
+  };
+  Pair p;
+
+  for (gsize i = 0; i < len; i++)
+    data[i] = (guint8) (i * 2654435761u >> 13);
+  pair_init (&p, TRUE);
+  for (gsize i = 0; i < G_N_ELEMENTS (bodies); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DoMessage) msg = do_message_new (DO_MESSAGE_ONEWAY, 1, NULL, "M", bodies[i]);
+      g_autoptr(DoMessage) got = NULL;
+
+      msg->serial = 1;
+      g_assert_true (do_channel_send (p.a, msg, g_get_monotonic_time () + TIMEOUT_US, &error));
+      g_assert_no_error (error);
+      got = receive_waiting (p.b, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_variant_equal (got->body, msg->body));
+      g_assert_cmpmem (g_variant_get_data (got->body), g_variant_get_size (got->body),
+                       g_variant_get_data (msg->body), g_variant_get_size (msg->body));
+    }
+  pair_clear (&p);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -620,5 +698,7 @@ main (int argc, char **argv)
   g_test_add_func ("/do/channel/ring/main-context", test_main_context);
   g_test_add_func ("/do/channel/ring/corrupting-peer", test_corrupting_peer);
   g_test_add_func ("/do/wire/bulk-normal-form", test_bulk_normal_form);
+  g_test_add_func ("/do/wire/body-split", test_body_split);
+  g_test_add_func ("/do/channel/out-of-line", test_out_of_line);
   return g_test_run ();
 }
