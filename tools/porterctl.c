@@ -225,7 +225,7 @@ cmd_post (const gchar *name, const gchar *sender, const gchar *info_text, gboole
 {
   NcDistributedCenter *center = nc_distributed_center_get_default ();
   g_autoptr(GError) error = NULL;
-  GVariant *info = NULL;
+  g_autoptr(GVariant) info = NULL;  /* parsed: not floating, so ours to release */
 
   if (info_text != NULL)
     {
