@@ -279,11 +279,12 @@ cmd_watch (const gchar *name, const gchar *sender, gint64 count)
                                           NC_SUSPENSION_DELIVER_IMMEDIATELY, NULL, watch_cb,
                                           &watch, NULL, &error) == NULL)
     return fail (error);
-  /* The daemon has the observer now: every later post is matched. */
-  g_printerr ("Watching %s from %s\n", name ? name : "any name",
-              sender ? sender : "any sender");
   g_unix_signal_add (SIGINT, interrupted, loop);
   g_unix_signal_add (SIGTERM, interrupted, loop);
+  /* The daemon has the observer now: every later post is matched.  (And
+   * an interrupt from here on ends the watch cleanly.) */
+  g_printerr ("Watching %s from %s\n", name ? name : "any name",
+              sender ? sender : "any sender");
   g_main_loop_run (loop);
   return 0;
 }

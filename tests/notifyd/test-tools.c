@@ -333,6 +333,22 @@ test_notifyutil_state (void)
               "tools.state.unset 0\n");
 }
 
+/* -w reports every notification, and runs until it is killed. */
+static void
+test_notifyutil_watch (void)
+{
+  Tool *t = notifyutil_start ("tools.watch.ready",
+                              (const gchar *[]) { "-w", "tools.watch",
+                                                  "-p", "tools.watch.ready", NULL });
+  g_autofree gchar *out = NULL;
+
+  for (int i = 0; i < 3; i++)
+    post_and_expect (t, "tools.watch");
+  g_subprocess_send_signal (t->proc, SIGTERM);
+  g_assert_cmpint (tool_finish (t, &out, NULL), ==, -1);
+  g_assert_cmpstr (out, ==, "");
+}
+
 /* Registrations of several types in one process: each reports, and it
  * exits once all have their count, whichever ends first. */
 static void
@@ -530,6 +546,17 @@ test_porterctl_filters (void)
   tool_expect_end (by_name, "tools.wanted carol {}\n");
 }
 
+/* watch without --count runs until it is interrupted, then exits 0. */
+static void
+test_porterctl_watch_interrupted (void)
+{
+  Tool *t = porterctl_watch ((const gchar *[]) { "watch", NULL });
+
+  /* Once it says it is watching, an interrupt ends it cleanly. */
+  g_subprocess_send_signal (t->proc, SIGINT);
+  tool_expect_end (t, "");
+}
+
 /* Usage errors exit 2 with the usage; a bad USERINFO is an error, 1. */
 static const Refused porterctl_refused[] = {
   { { "post", NULL }, 2, "porterctl: post needs NAME" },
@@ -575,6 +602,7 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &deliveries[i], test_notifyutil_delivery);
     }
   g_test_add_func ("/tools/notifyutil/count", test_notifyutil_count);
+  g_test_add_func ("/tools/notifyutil/watch", test_notifyutil_watch);
   g_test_add_func ("/tools/notifyutil/mixed", test_notifyutil_mixed);
   g_test_add_func ("/tools/notifyutil/state", test_notifyutil_state);
   g_test_add_func ("/tools/notifyutil/quiet", test_notifyutil_quiet);
@@ -583,6 +611,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tools/notifyutil/unsupported-signal", test_notifyutil_unsupported_signal);
   g_test_add_func ("/tools/porterctl/post-watch", test_porterctl_post_watch);
   g_test_add_func ("/tools/porterctl/filters", test_porterctl_filters);
+  g_test_add_func ("/tools/porterctl/watch-interrupted", test_porterctl_watch_interrupted);
   g_test_add_func ("/tools/porterctl/bad-arguments", test_porterctl_bad_arguments);
   status = g_test_run ();
 
