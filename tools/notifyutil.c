@@ -50,7 +50,8 @@ typedef struct {
 static GPtrArray *regs;
 static int printopt = PRINT_KEY;
 static GMainLoop *loop;
-static int watch_fd = -1;
+static int watch_fd = -1;      /* shared by every -file registration */
+static guint watch_source;     /* reads watch_fd */
 
 static const char *
 status_string (guint32 status)
@@ -129,6 +130,20 @@ process_event (int token)
 
   if (reg->count > 0 && --reg->count == 0)
     {
+      gboolean last_file = reg->type == T_FILE;
+
+      for (guint i = 0; i < regs->len && last_file; i++)
+        if (regs->pdata[i] != reg && ((Reg *) regs->pdata[i])->type == T_FILE)
+          last_file = FALSE;
+      /* Cancelling the last token of watch_fd closes it: stop reading it
+       * first, or the loop would read a closed fd (and quit) or another
+       * fd given its number. */
+      if (last_file)
+        {
+          g_source_remove (watch_source);
+          watch_source = 0;
+          watch_fd = -1;
+        }
       nc_notify_cancel (reg->token);
       g_ptr_array_remove (regs, reg);
       if (regs->len == 0)
@@ -188,7 +203,7 @@ on_signal (gpointer user_data)
 static guint32
 do_register (const char *name, int type, int sig, gint64 count)
 {
-  static gboolean timer_added, file_added;
+  static gboolean timer_added;
   static gboolean signal_added[NSIG];
   guint32 status;
   int token, check;
@@ -199,11 +214,8 @@ do_register (const char *name, int type, int sig, gint64 count)
     case T_FILE:
       status = nc_notify_register_file_descriptor (name, &watch_fd,
                                                    watch_fd >= 0 ? NC_NOTIFY_REUSE : 0, &token);
-      if (status == NC_NOTIFY_STATUS_OK && !file_added)
-        {
-          g_unix_fd_add (watch_fd, G_IO_IN | G_IO_HUP, on_file, NULL);
-          file_added = TRUE;
-        }
+      if (status == NC_NOTIFY_STATUS_OK && watch_source == 0)
+        watch_source = g_unix_fd_add (watch_fd, G_IO_IN | G_IO_HUP, on_file, NULL);
       break;
     case T_SIGNAL:
       if (sig != SIGHUP && sig != SIGINT && sig != SIGTERM && sig != SIGUSR1 &&

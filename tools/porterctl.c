@@ -6,6 +6,11 @@
  *   porterctl post NAME [--sender S] [--immediate] [USERINFO]
  *   porterctl watch [NAME] [--sender S] [--count N]
  *
+ * watch prints each notification on stdout as "NAME SENDER USERINFO" ("-"
+ * for no sender), and once it is subscribed, before any of them, a line
+ * "Watching NAME from SENDER" on stderr: a script that starts a watcher in
+ * the background can post as soon as it has read that line.
+ *
  * Each ARG is a GVariant in text format ("2", "'text'", "[1, 2]",
  * "<uint32 5>"); the arguments are bundled into a tuple and the reply tuple
  * is printed the same way, as `gdbus call` does.  As there, the object's
@@ -220,7 +225,7 @@ cmd_post (const gchar *name, const gchar *sender, const gchar *info_text, gboole
 {
   NcDistributedCenter *center = nc_distributed_center_get_default ();
   g_autoptr(GError) error = NULL;
-  GVariant *info = NULL;
+  g_autoptr(GVariant) info = NULL;  /* parsed: not floating, so ours to release */
 
   if (info_text != NULL)
     {
@@ -276,6 +281,10 @@ cmd_watch (const gchar *name, const gchar *sender, gint64 count)
     return fail (error);
   g_unix_signal_add (SIGINT, interrupted, loop);
   g_unix_signal_add (SIGTERM, interrupted, loop);
+  /* The daemon has the observer now: every later post is matched.  (And
+   * an interrupt from here on ends the watch cleanly.) */
+  g_printerr ("Watching %s from %s\n", name ? name : "any name",
+              sender ? sender : "any sender");
   g_main_loop_run (loop);
   return 0;
 }
@@ -298,7 +307,8 @@ main (int argc, char **argv)
     "                                is an a{sv} in GVariant text format\n"
     "  watch [NAME] [--sender S] [--count N]\n"
     "                                Print distributed notifications, a line each,\n"
-    "                                until interrupted or after N");
+    "                                until interrupted or after N; says\n"
+    "                                \"Watching ...\" on stderr once subscribed");
   g_option_context_add_main_entries (context, options, NULL);
   /* Options stop at the command: "call Calc Add -1 2" must keep its -1. */
   g_option_context_set_strict_posix (context, TRUE);

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,6 +23,8 @@
 
 #include "libdo/do.h"
 #include "libnotecenter/nc.h"
+
+#include "notifyd-test-util.h"
 
 #define WAIT_MS 20000
 
@@ -101,21 +102,6 @@ child_expect (Child *child, const gchar *expected)
   g_assert_cmpstr (line, ==, expected);
 }
 
-static gboolean
-wait_pid_exit (pid_t pid)
-{
-  int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
-  struct pollfd pfd = { .events = POLLIN };
-  gboolean gone;
-
-  if (pidfd < 0)
-    return errno == ESRCH;
-  pfd.fd = pidfd;
-  gone = poll (&pfd, 1, WAIT_MS) == 1;
-  close (pidfd);
-  return gone;
-}
-
 /* Waits (bounded) for the child to exit; returns whether it succeeded. */
 static gboolean
 child_finish (Child *child)
@@ -123,7 +109,7 @@ child_finish (Child *child)
   const gchar *id = g_subprocess_get_identifier (child->proc);
   gboolean ok;
 
-  if (id != NULL && !wait_pid_exit ((pid_t) g_ascii_strtoll (id, NULL, 10)))
+  if (id != NULL && !notifyd_test_wait_exit ((pid_t) g_ascii_strtoll (id, NULL, 10), WAIT_MS))
     g_subprocess_force_exit (child->proc);
   g_subprocess_wait (child->proc, NULL, NULL);
   ok = g_subprocess_get_successful (child->proc);
@@ -169,15 +155,7 @@ daemon_start (const gchar *leaf, const gchar *max_queue)
 static void
 daemon_stop (gchar *path)
 {
-  g_autofree gchar *pid_path = g_strconcat (path, ".pid", NULL);
-  g_autofree gchar *text = NULL;
-
-  if (g_file_get_contents (pid_path, &text, NULL, NULL))
-    {
-      pid_t pid = (pid_t) g_ascii_strtoll (text, NULL, 10);
-      if (pid > 1 && kill (pid, SIGTERM) == 0)
-        g_assert_true (wait_pid_exit (pid));
-    }
+  notifyd_test_stop_daemon (path, WAIT_MS);
   g_free (path);
 }
 
