@@ -30,11 +30,11 @@ struct _DoChannel {
 };
 
 #define CMSG_FDS_SPACE CMSG_SPACE (sizeof (int) * (DO_WIRE_MAX_FDS + 1))
+#define CMSG_CREDS_SPACE CMSG_SPACE (sizeof (struct ucred))
 
 /* With a ring, a consumer blocked in recvmsg() is woken by this one-byte
  * packet (no wire message is that short); it then reads the ring. */
 #define WAKE_BYTE 'w'
-#define CMSG_CREDS_SPACE CMSG_SPACE (sizeof (struct ucred))
 
 DoChannel *
 do_channel_new (int fd, GError **error)
