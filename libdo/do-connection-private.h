@@ -106,6 +106,8 @@ void _do_connection_forget_proxy (DoConnection *connection, DoObject *proxy);
 DoObject *_do_connection_lookup_export (DoConnection *connection, guint64 object_id);
 gboolean _do_connection_export_refs (DoConnection *connection, DoMessage *msg,
                                      GError **error);
+/* Undoes _do_connection_export_refs() for a message that was not sent. */
+void _do_connection_unexport_refs (DoConnection *connection, DoMessage *msg);
 gboolean _do_connection_import_refs (DoConnection *connection, DoMessage *msg,
                                      GError **error);
 gboolean _do_connection_handle_release (DoConnection *connection, DoMessage *msg,

@@ -1559,6 +1559,7 @@ _do_connection_send_call (DoConnection *connection, DoMessage *msg, Pending *p, 
       g_hash_table_steal (connection->pending, GUINT_TO_POINTER (msg->serial));
       g_mutex_unlock (&connection->lock);
     }
+  _do_connection_unexport_refs (connection, msg);
   if (g_error_matches (local, DO_ERROR, DO_ERROR_CONNECTION_DIED))
     connection_die (connection, g_error_copy (local));
   g_propagate_error (error, local);

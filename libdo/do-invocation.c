@@ -210,8 +210,9 @@ do_invocation_return_value_with_fds (DoInvocation *invocation,
   g_return_if_fail (value == NULL || g_variant_is_of_type (value, G_VARIANT_TYPE_TUPLE));
 
   msg = do_message_new (DO_MESSAGE_REPLY, 0, NULL, NULL, value);
-  if (!_do_connection_export_refs (invocation->connection, msg, &error) ||
-      !_do_take_fd_list (msg, fd_list, &error))
+  /* The fds first: a failure after the exports would have to undo them. */
+  if (!_do_take_fd_list (msg, fd_list, &error) ||
+      !_do_connection_export_refs (invocation->connection, msg, &error))
     {
       do_message_unref (msg);
       do_invocation_return_gerror (invocation, error);

@@ -216,6 +216,20 @@ _do_connection_lookup_export (DoConnection *connection, guint64 object_id)
   return object;
 }
 
+/* Takes @count sent references to @e back; an export left with none is
+ * dropped (into @dropped, to free outside the lock). */
+static void
+release_locked (DoConnection *connection, Export *e, guint64 count, GPtrArray *dropped)
+{
+  e->sent -= count;
+  if (e->sent == 0)
+    {
+      g_hash_table_remove (connection->exports, &e->id);
+      g_hash_table_remove (connection->exported, e->object);
+      g_ptr_array_add (dropped, e);
+    }
+}
+
 /* Handles a RELEASE from the peer.  No lock held: dropped objects run their
  * destroy notifies here. */
 gboolean
@@ -241,13 +255,7 @@ _do_connection_handle_release (DoConnection *connection, DoMessage *msg, GError 
           ok = FALSE;
           break;
         }
-      e->sent -= count;
-      if (e->sent == 0)
-        {
-          g_hash_table_remove (connection->exports, &e->id);
-          g_hash_table_remove (connection->exported, e->object);
-          g_ptr_array_add (dropped, e);
-        }
+      release_locked (connection, e, count, dropped);
     }
   g_mutex_unlock (&connection->refs_lock);
   return ok;
@@ -440,6 +448,7 @@ export_path (DoConnection *connection, const gchar *path, GPtrArray *held, GErro
       e->sent++;
       id = e->id;
       g_mutex_unlock (&connection->refs_lock);
+      g_ptr_array_add (held, g_steal_pointer (&object));  /* counted: see unexport */
     }
   {
     g_autofree gchar *ref = g_strdup_printf (REF_SENDER "%" G_GUINT64_FORMAT, id);
@@ -504,6 +513,24 @@ holder_free (gpointer data)
   g_free (holder);
 }
 
+/* Takes back one sent reference to each of the @objects (exports of a
+ * message that did not go out). */
+static void
+unexport_objects (DoConnection *connection, GPtrArray *objects)
+{
+  g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func (export_free);
+
+  g_mutex_lock (&connection->refs_lock);
+  for (guint i = 0; i < objects->len; i++)
+    {
+      Export *e = g_hash_table_lookup (connection->exported, objects->pdata[i]);
+
+      if (e)  /* else dropped with the connection meanwhile */
+        release_locked (connection, e, 1, dropped);
+    }
+  g_mutex_unlock (&connection->refs_lock);
+}
+
 static gboolean
 rewrite_body (DoConnection *connection, DoMessage *msg, PathMapFunc func, GError **error)
 {
@@ -517,7 +544,12 @@ rewrite_body (DoConnection *connection, DoMessage *msg, PathMapFunc func, GError
   held = g_ptr_array_new_with_free_func ((GDestroyNotify) do_object_unref);
   mapped = map_paths (connection, msg->body, func, held, error);
   if (!mapped)
-    return FALSE;
+    {
+      /* A bad path after good ones: the good ones were counted. */
+      if (func == export_path)
+        unexport_objects (connection, held);
+      return FALSE;
+    }
 
   /* The body keeps the objects it names alive: its bytes' free function
    * drops them, so any value taken out of it as a GVariant does too. */
@@ -539,6 +571,32 @@ gboolean
 _do_connection_export_refs (DoConnection *connection, DoMessage *msg, GError **error)
 {
   return rewrite_body (connection, msg, export_path, error);
+}
+
+/* Takes back the references an outgoing message counted, when it is not
+ * sent after all. */
+static GVariant *
+unexport_path (DoConnection *connection, const gchar *path, GPtrArray *held, GError **error)
+{
+  guint64 id;
+
+  if (parse_ref (path, REF_SENDER, &id) && id != DO_ROOT_OBJECT_ID)
+    {
+      g_autoptr(DoObject) object = lookup_export_locked (connection, id);
+
+      if (object)
+        g_ptr_array_add (held, g_steal_pointer (&object));
+    }
+  return g_variant_new_object_path (path);
+}
+
+void
+_do_connection_unexport_refs (DoConnection *connection, DoMessage *msg)
+{
+  g_autoptr(GPtrArray) objects = g_ptr_array_new_with_free_func ((GDestroyNotify) do_object_unref);
+  g_autoptr(GVariant) mapped = map_paths (connection, msg->body, unexport_path, objects, NULL);
+
+  unexport_objects (connection, objects);
 }
 
 /* Rewrites the wire references of an incoming message into local paths;

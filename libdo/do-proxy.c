@@ -115,6 +115,7 @@ build_call (DoProxy *proxy, const gchar *interface, const gchar *method,
   msg->serial = (guint32) g_atomic_int_add (&proxy->connection->next_serial, 1) + 1;
   if (msg->serial == 0)  /* wrapped */
     msg->serial = (guint32) g_atomic_int_add (&proxy->connection->next_serial, 1) + 1;
+  /* The fds first: a failure after the exports would have to undo them. */
   if (!_do_take_fd_list (msg, fd_list, error) ||
       !_do_connection_export_refs (proxy->connection, msg, error))
     {

@@ -393,6 +393,53 @@ test_third_process (void)
   server_kill (&c);
 }
 
+/* References counted for a message that does not go out are taken back:
+ * a bad path after a good one, and a send that times out on a stopped
+ * server. */
+static void
+test_unsent_references (void)
+{
+  Server s = { 0, };
+  g_autoptr(DoObject) mine = thing_new (NULL);
+  g_autoptr(GPtrArray) things = g_ptr_array_new_with_free_func ((GDestroyNotify) do_object_unref);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) r = NULL;
+  guint sent = 0;
+
+  server_start (&s);
+  r = do_object_call_sync (s.root, REFS, "Same",
+                           g_variant_new ("(oo)", do_object_get_path (mine), "/not/an/object"),
+                           NULL, DO_CALL_FLAGS_NONE, 5000, NULL, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpuint (do_connection_get_n_exports (s.connection), ==, 0);
+  g_clear_error (&error);
+
+  /* Each oneway call exports a new object until the stopped server's
+   * queues are full and a send gives up. */
+  do_connection_set_timeouts (s.connection, 200, -1);
+  kill (s.pid, SIGSTOP);
+  for (;;)
+    {
+      DoObject *thing = thing_new (NULL);
+
+      g_ptr_array_add (things, thing);
+      r = do_object_call_sync (s.root, THING, "Bounce",
+                               g_variant_new ("(ou)", do_object_get_path (thing), 0),
+                               NULL, DO_CALL_FLAGS_ONEWAY, -1, NULL, NULL, &error);
+      if (!r)
+        break;
+      g_clear_pointer (&r, g_variant_unref);
+      sent++;
+      g_assert_cmpuint (sent, <, 1000000);
+    }
+  g_assert_error (error, DO_ERROR, DO_ERROR_TIMED_OUT);
+  g_assert_cmpuint (sent, >, 0);
+  g_assert_cmpuint (do_connection_get_n_exports (s.connection), ==, sent);
+  kill (s.pid, SIGCONT);
+  server_kill (&s);
+}
+
 static void
 test_many_proxies (void)
 {
@@ -622,6 +669,7 @@ main (int argc, char **argv)
   g_test_add_func ("/objref/nested", test_nested);
   g_test_add_func ("/objref/identity", test_identity);
   g_test_add_func ("/objref/third-process", test_third_process);
+  g_test_add_func ("/objref/unsent-references", test_unsent_references);
   g_test_add_func ("/objref/many-proxies", test_many_proxies);
   g_test_add_func ("/objref/client-killed", test_client_killed);
   g_test_add_func ("/objref/worker-pool", test_worker_pool);
