@@ -136,8 +136,9 @@ child_finish (Child *child)
 static void
 child_kill (Child *child)
 {
+  /* SIGKILL ends a stopped process too.  Nothing may read the child's
+   * identifier after it: GSubprocess clears it once it reaps the child. */
   g_subprocess_send_signal (child->proc, SIGKILL);
-  kill ((pid_t) g_ascii_strtoll (g_subprocess_get_identifier (child->proc), NULL, 10), SIGCONT);
   child_finish (child);
 }
 
