@@ -268,8 +268,52 @@ add_observer_locked (NcDistributedCenter *center, NcDistributedObserver *observe
                              NULL, error);
 }
 
-static gboolean on_delivery (gint fd, GIOCondition condition, gpointer user_data);
+static gboolean on_delivery (GIOCondition condition, gpointer user_data);
 static gpointer worker_main (gpointer data);
+
+#define DELIVERY_CONDITIONS (G_IO_IN | G_IO_HUP | G_IO_ERR)
+
+/* The delivery socket's source.  It may recurse, so that GLib does not
+ * take the fd out of the context's poll set around each dispatch and put
+ * it back, which wakes the context twice and costs an iteration per
+ * delivery.  A callback iterating its context would then be dispatched
+ * the next packets before the rest of the current one's observers are
+ * called: while a dispatch runs, prepare() leaves the fd out instead. */
+typedef struct {
+  GSource source;
+  gpointer tag;
+  GIOCondition events;        /* what @tag is polled for */
+  guint depth;                /* dispatches running */
+} DeliverySource;
+
+static gboolean
+delivery_source_prepare (GSource *source, gint *timeout)
+{
+  DeliverySource *ds = (DeliverySource *) source;
+  GIOCondition want = ds->depth > 0 ? 0 : DELIVERY_CONDITIONS;
+
+  if (ds->events != want)
+    g_source_modify_unix_fd (source, ds->tag, ds->events = want);
+  *timeout = -1;
+  return FALSE;
+}
+
+static gboolean
+delivery_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  DeliverySource *ds = (DeliverySource *) source;
+  gboolean keep;
+
+  ds->depth++;
+  keep = on_delivery (g_source_query_unix_fd (source, ds->tag), user_data);
+  ds->depth--;
+  return keep;
+}
+
+static GSourceFuncs delivery_source_funcs = {
+  .prepare = delivery_source_prepare,
+  .dispatch = delivery_source_dispatch,
+};
 
 /* (Re)makes the delivery source on @delivery_context.  On an observer's
  * context it holds a reference on the center, so the center outlives a
@@ -279,6 +323,7 @@ static void
 attach_delivery_locked (NcDistributedCenter *center)
 {
   gboolean on_worker = center->delivery_context == center->worker_context;
+  DeliverySource *ds;
 
   if (center->delivery_source != NULL)
     {
@@ -289,13 +334,17 @@ attach_delivery_locked (NcDistributedCenter *center)
     return;
   if (on_worker && center->worker == NULL)
     center->worker = g_thread_new ("nc-distributed", worker_main, center);
-  center->delivery_source = g_unix_fd_source_new (center->delivery_fd,
-                                                  G_IO_IN | G_IO_HUP | G_IO_ERR);
-  g_source_set_callback (center->delivery_source,
-                         (GSourceFunc) (void (*) (void)) on_delivery,
+  center->delivery_source = g_source_new (&delivery_source_funcs, sizeof (DeliverySource));
+  ds = (DeliverySource *) center->delivery_source;
+  ds->events = DELIVERY_CONDITIONS;
+  ds->tag = g_source_add_unix_fd (center->delivery_source, center->delivery_fd, ds->events);
+  /* Dispatch calls on_delivery() itself; the callback's data is the
+   * center, which GLib holds through each dispatch. */
+  g_source_set_callback (center->delivery_source, remove_source_cb,
                          on_worker ? center : nc_distributed_center_ref (center),
                          on_worker ? NULL : (GDestroyNotify) nc_distributed_center_unref);
   g_source_set_static_name (center->delivery_source, "nc_distributed delivery");
+  g_source_set_can_recurse (center->delivery_source, TRUE);
   g_source_attach (center->delivery_source, center->delivery_context);
 }
 
@@ -436,7 +485,7 @@ read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
 }
 
 static gboolean
-on_delivery (gint fd, GIOCondition condition, gpointer user_data)
+on_delivery (GIOCondition condition, gpointer user_data)
 {
   NcDistributedCenter *center = user_data;
   GSource *self = g_main_current_source ();
@@ -463,6 +512,10 @@ on_delivery (gint fd, GIOCondition condition, gpointer user_data)
         break;
       for (guint i = 0; i < n; i++)
         observer_deliver (observers[i], here, notification);
+      /* One packet a dispatch: the fd stays readable if there are more,
+       * and the usual lone delivery costs no recv() that finds nothing. */
+      if (!(condition & (G_IO_HUP | G_IO_ERR)))
+        return G_SOURCE_CONTINUE;
     }
   if (!hung_up && !(condition & (G_IO_HUP | G_IO_ERR)))
     return G_SOURCE_CONTINUE;

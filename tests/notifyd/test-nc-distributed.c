@@ -596,6 +596,54 @@ child_contexts (char **args)
   return 0;
 }
 
+/* An observer that iterates its context from its callback (a nested main
+ * loop) is not handed the next notification before the other observers
+ * have had the current one. */
+static GPtrArray *nested_log;
+
+static void
+nested_cb (NcDistributedCenter *center, NcNotification *n, gpointer user_data)
+{
+  GVariant *info = nc_notification_get_user_info (n);
+  gint32 k = 0;
+
+  g_variant_lookup (info, "n", "i", &k);
+  g_ptr_array_add (nested_log, g_strdup_printf ("%s%d", (const gchar *) user_data, k));
+  if (strcmp (user_data, "a") == 0 && k == 1)
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+}
+
+static int
+child_nested (char **args)
+{
+  g_autoptr(NcDistributedCenter) me = nc_distributed_center_new ();
+  g_autoptr(NcDistributedCenter) poster = nc_distributed_center_new ();
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  NcDistributedObserver *a, *b;
+  g_autofree gchar *order = NULL;
+
+  nested_log = lines;
+  a = nc_distributed_center_add_observer (me, "n.x", NULL, NC_SUSPENSION_HOLD, NULL, nested_cb,
+                                          (gpointer) "a", NULL, &error);
+  g_assert_no_error (error);
+  b = nc_distributed_center_add_observer (me, "n.x", NULL, NC_SUSPENSION_HOLD, NULL, nested_cb,
+                                          (gpointer) "b", NULL, &error);
+  g_assert_no_error (error);
+  /* Both posts wait in the delivery socket once this round trip is done. */
+  post (poster, "n.x", "{'n': <1>}", 0);
+  post (poster, "n.x", "{'n': <2>}", 0);
+  g_assert_true (nc_distributed_center_set_suspended (poster, FALSE, &error));
+  wait_lines (lines, 4);
+  g_ptr_array_add (lines, NULL);
+  order = g_strjoinv (" ", (gchar **) lines->pdata);
+  g_assert_cmpstr (order, ==, "a1 b1 a2 b2");
+  g_assert_true (nc_distributed_center_remove_observer (me, a));
+  g_assert_true (nc_distributed_center_remove_observer (me, b));
+  return 0;
+}
+
 /* The daemon dies: the observing center connects again by itself (a new
  * daemon starts) and so does the posting one.  Posts made before the
  * observer is back are lost, so this posts until one comes through. */
@@ -875,6 +923,8 @@ main (int argc, char **argv)
         return child_contexts (argv + 3);
       if (strcmp (argv[2], "restart") == 0)
         return child_restart (argv + 3);
+      if (strcmp (argv[2], "nested") == 0)
+        return child_nested (argv + 3);
       return 2;
     }
   signal (SIGPIPE, SIG_IGN);
@@ -887,6 +937,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/nc/distributed/suspension", "suspension", test_in_child);
   g_test_add_data_func ("/nc/distributed/contexts", "contexts", test_in_child);
   g_test_add_data_func ("/nc/distributed/restart", "restart", test_in_child);
+  g_test_add_data_func ("/nc/distributed/nested", "nested", test_in_child);
   g_test_add_func ("/nc/distributed/filters", test_filters);
   g_test_add_func ("/nc/distributed/user-info", test_user_info);
   g_test_add_func ("/nc/distributed/hostile", test_hostile);
