@@ -628,7 +628,10 @@ nc_distributed_center_unref (NcDistributedCenter *center)
   g_atomic_int_set (&center->quit, 1);
   if (center->worker != NULL)
     {
-      g_main_context_invoke (center->worker_context, remove_source_cb, NULL);
+      /* Not g_main_context_invoke(): between two iterations the worker
+       * does not own its context, and the call would run here, waking
+       * nobody, while the worker goes on to sleep in poll(). */
+      g_main_context_wakeup (center->worker_context);
       g_thread_join (center->worker);
     }
   g_mutex_lock (&center->lock);
