@@ -124,14 +124,16 @@ observer_free (gpointer data)
 static void
 observer_unref (NcDistributedObserver *observer)
 {
+  NcDistributedCenter *center = observer->center;
+
   if (!g_atomic_int_dec_and_test (&observer->ref))
     return;
-  nc_distributed_center_unref (observer->center);
   /* The destroy-notify belongs on the observer's context. */
   if (observer->destroy == NULL || g_main_context_is_owner (observer->context))
     observer_free (observer);
   else
     invoke_on_context (observer->context, remove_source_cb, observer, observer_free);
+  nc_distributed_center_unref (center);
 }
 
 static NcDistributedObserver *
