@@ -3,20 +3,26 @@
  *
  * A center holds one DoConnection to porter-notifyd, made on a private
  * GMainContext nobody iterates: every call is a sync (or oneway) call made
- * under @lock, which reads its own reply, as the notify(3) client does.  A
- * worker thread with its own context reads the delivery socket the daemon
- * writes whole notifications to, each with the ids of the observers of
- * this process it matched.  Each observer owns a private in-process
- * NcCenter with one observer on the caller's GMainContext, so delivery to
- * that context, removal while a delivery is in flight and the
- * destroy-notify are NcCenter's (nc-center.c), not redone here.
+ * under @lock, which reads its own reply, as the notify(3) client does.
+ * The daemon writes whole notifications to a delivery socket, each with
+ * the ids of the observers of this process it matched.
  *
- * When the daemon goes away, the worker sees the socket hang up and
- * connects again (starting a daemon if need be), adding every observer
- * again and restoring the suspension; what was posted in between is lost.
+ * While every observer uses one GMainContext, the delivery socket is read
+ * by a source on that context, which calls the observers itself: a
+ * delivery costs the process one wake-up.  Once observers use two
+ * contexts, a worker thread (started then) reads it instead and hands
+ * each delivery to its observer's context in an idle source, so an
+ * observer whose context does not run never delays the others.  The
+ * source moves under @lock, and reads under it, so a packet read before a
+ * move is delivered before any read after it: each observer keeps the
+ * order of posts.
  *
- * Lock order: @lock, then libdo's and NcCenter's.  No user callback runs
- * under @lock.
+ * When the daemon goes away, the delivery source sees the socket hang up
+ * and connects again (starting a daemon if need be), adding every
+ * observer again and restoring the suspension; what was posted in between
+ * is lost.
+ *
+ * Lock order: @lock, then libdo's.  No user callback runs under @lock.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "nc-distributed-center.h"
@@ -32,7 +38,6 @@
 #include <gio/gunixfdlist.h>
 
 #include "libdo/do.h"
-#include "nc-center.h"
 #include "nc-notification.h"
 
 /* A delivery packet at most: header, names, user info, framing. */
@@ -40,14 +45,14 @@
                     NC_DIST_USER_INFO_MAX + 4096)
 
 struct _NcDistributedObserver {
-  gint ref;                   /* (atomic) the table's and @handle's */
+  gint ref;                   /* (atomic) the table's, and each delivery's */
   NcDistributedCenter *center; /* strong; immutable */
   guint32 id;                 /* immutable */
   gchar *name;                /* (nullable) immutable */
   gchar *sender;              /* (nullable) immutable */
   NcSuspensionBehavior behavior; /* immutable */
-  NcCenter *inner;            /* immutable */
-  NcObserver *handle;         /* on @inner; protected by center->lock */
+  GMainContext *context;      /* strong; immutable */
+  gint removed;               /* (atomic) set once, under center->lock */
   NcDistributedObserverFunc func; /* immutable */
   gpointer user_data;         /* immutable */
   GDestroyNotify destroy;     /* (nullable) immutable */
@@ -65,32 +70,70 @@ struct _NcDistributedCenter {
   GMutex lock;
   GMainContext *conn_context; /* immutable */
   GMainContext *worker_context; /* immutable */
-  GThread *worker;            /* immutable */
   gint quit;                  /* (atomic) */
   /* protected by @lock: */
+  GThread *worker;            /* (nullable) started on first need */
   DoConnection *conn;
   DoProxy *root;
   int delivery_fd;
-  GSource *delivery_source;
+  GSource *delivery_source;   /* (nullable) on @delivery_context */
+  GMainContext *delivery_context; /* (nullable) the observers' one context,
+                               * @worker_context, or NULL without observers */
   GHashTable *observers;      /* id -> NcDistributedObserver *, a ref each */
   guint32 next_id;
   gboolean suspended;
-  /* the worker's: */
-  guint8 *packet;
+  guint8 *packet;             /* what the delivery source reads into */
 };
 
 /* ------------------------------------------------------------ observers */
 
-static void
-observer_unref (NcDistributedObserver *observer)
+static gboolean
+remove_source_cb (gpointer data)
 {
-  if (!g_atomic_int_dec_and_test (&observer->ref))
-    return;
-  nc_center_unref (observer->inner);
-  nc_distributed_center_unref (observer->center);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs @func on @context from an idle source, then @free (also when the
+ * context goes away first). */
+static void
+invoke_on_context (GMainContext *context, GSourceFunc func, gpointer data, GDestroyNotify free)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_static_name (source, "[porter] NcDistributedCenter");
+  g_source_set_callback (source, func, data, free);
+  g_source_attach (source, context);
+  g_source_unref (source);
+}
+
+/* The destroy-notify, then the memory. */
+static void
+observer_free (gpointer data)
+{
+  NcDistributedObserver *observer = data;
+
+  if (observer->destroy != NULL)
+    observer->destroy (observer->user_data);
+  g_main_context_unref (observer->context);
   g_free (observer->name);
   g_free (observer->sender);
   g_free (observer);
+}
+
+static void
+observer_unref (NcDistributedObserver *observer)
+{
+  NcDistributedCenter *center = observer->center;
+
+  if (!g_atomic_int_dec_and_test (&observer->ref))
+    return;
+  /* The destroy-notify belongs on the observer's context. */
+  if (observer->destroy == NULL || g_main_context_is_owner (observer->context))
+    observer_free (observer);
+  else
+    invoke_on_context (observer->context, remove_source_cb, observer, observer_free);
+  nc_distributed_center_unref (center);
 }
 
 static NcDistributedObserver *
@@ -101,22 +144,54 @@ observer_ref (NcDistributedObserver *observer)
 }
 
 static void
-observer_trampoline (NcCenter *inner, NcNotification *notification, gpointer user_data)
+observer_call (NcDistributedObserver *observer, NcNotification *notification)
 {
-  NcDistributedObserver *observer = user_data;
-
-  observer->func (observer->center, notification, observer->user_data);
+  if (!g_atomic_int_get (&observer->removed))
+    observer->func (observer->center, notification, observer->user_data);
 }
 
-/* The inner observer's destroy-notify: after its last call. */
-static void
-observer_inner_destroy (gpointer data)
-{
-  NcDistributedObserver *observer = data;
+typedef struct {
+  NcDistributedObserver *observer;
+  NcNotification *notification;
+} Delivery;
 
-  if (observer->destroy != NULL)
-    observer->destroy (observer->user_data);
-  observer_unref (observer);
+static gboolean
+delivery_dispatch (gpointer data)
+{
+  Delivery *d = data;
+
+  observer_call (d->observer, d->notification);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+delivery_free (gpointer data)
+{
+  Delivery *d = data;
+
+  nc_notification_unref (d->notification);
+  observer_unref (d->observer);
+  g_free (d);
+}
+
+/* Calls @observer now if this thread runs its context, else hands the
+ * notification to its context.  Takes the reference on @observer. */
+static void
+observer_deliver (NcDistributedObserver *observer, GMainContext *here,
+                  NcNotification *notification)
+{
+  Delivery *d;
+
+  if (observer->context == here)
+    {
+      observer_call (observer, notification);
+      observer_unref (observer);
+      return;
+    }
+  d = g_new (Delivery, 1);
+  d->observer = observer;
+  d->notification = nc_notification_ref (notification);
+  invoke_on_context (observer->context, delivery_dispatch, d, delivery_free);
 }
 
 /* ------------------------------------------------------------ connection */
@@ -195,7 +270,104 @@ add_observer_locked (NcDistributedCenter *center, NcDistributedObserver *observe
                              NULL, error);
 }
 
-static gboolean on_delivery (gint fd, GIOCondition condition, gpointer user_data);
+static gboolean on_delivery (GIOCondition condition, gpointer user_data);
+static gpointer worker_main (gpointer data);
+
+#define DELIVERY_CONDITIONS (G_IO_IN | G_IO_HUP | G_IO_ERR)
+
+/* The delivery socket's source.  It may recurse, so that GLib does not
+ * take the fd out of the context's poll set around each dispatch and put
+ * it back, which wakes the context twice and costs an iteration per
+ * delivery.  A callback iterating its context would then be dispatched
+ * the next packets before the rest of the current one's observers are
+ * called: while a dispatch runs, prepare() leaves the fd out instead. */
+typedef struct {
+  GSource source;
+  gpointer tag;
+  GIOCondition events;        /* what @tag is polled for */
+  guint depth;                /* dispatches running */
+} DeliverySource;
+
+static gboolean
+delivery_source_prepare (GSource *source, gint *timeout)
+{
+  DeliverySource *ds = (DeliverySource *) source;
+  GIOCondition want = ds->depth > 0 ? 0 : DELIVERY_CONDITIONS;
+
+  if (ds->events != want)
+    g_source_modify_unix_fd (source, ds->tag, ds->events = want);
+  *timeout = -1;
+  return FALSE;
+}
+
+static gboolean
+delivery_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  DeliverySource *ds = (DeliverySource *) source;
+  gboolean keep;
+
+  ds->depth++;
+  keep = on_delivery (g_source_query_unix_fd (source, ds->tag), user_data);
+  ds->depth--;
+  return keep;
+}
+
+static GSourceFuncs delivery_source_funcs = {
+  .prepare = delivery_source_prepare,
+  .dispatch = delivery_source_dispatch,
+};
+
+/* (Re)makes the delivery source on @delivery_context.  On an observer's
+ * context it holds a reference on the center, so the center outlives a
+ * dispatch running there while another thread drops the last observer;
+ * the worker's needs none, as the last unref joins the worker first. */
+static void
+attach_delivery_locked (NcDistributedCenter *center)
+{
+  gboolean on_worker = center->delivery_context == center->worker_context;
+  DeliverySource *ds;
+
+  if (center->delivery_source != NULL)
+    {
+      g_source_destroy (center->delivery_source);
+      g_clear_pointer (&center->delivery_source, g_source_unref);
+    }
+  if (center->delivery_fd < 0 || center->delivery_context == NULL)
+    return;
+  if (on_worker && center->worker == NULL)
+    center->worker = g_thread_new ("nc-distributed", worker_main, center);
+  center->delivery_source = g_source_new (&delivery_source_funcs, sizeof (DeliverySource));
+  ds = (DeliverySource *) center->delivery_source;
+  ds->events = DELIVERY_CONDITIONS;
+  ds->tag = g_source_add_unix_fd (center->delivery_source, center->delivery_fd, ds->events);
+  /* Dispatch calls on_delivery() itself; the callback's data is the
+   * center, which GLib holds through each dispatch. */
+  g_source_set_callback (center->delivery_source, remove_source_cb,
+                         on_worker ? center : nc_distributed_center_ref (center),
+                         on_worker ? NULL : (GDestroyNotify) nc_distributed_center_unref);
+  g_source_set_static_name (center->delivery_source, "nc_distributed delivery");
+  g_source_set_can_recurse (center->delivery_source, TRUE);
+  g_source_attach (center->delivery_source, center->delivery_context);
+}
+
+/* Where the delivery source should run once @context's observer is added
+ * (@context) or one is removed (NULL). */
+static void
+place_delivery_locked (NcDistributedCenter *center, GMainContext *context)
+{
+  GMainContext *want = center->delivery_context;
+
+  if (g_hash_table_size (center->observers) == 0)
+    want = NULL;
+  else if (want == NULL)
+    want = context;
+  else if (context != NULL && context != want)
+    want = center->worker_context;
+  if (want == center->delivery_context)
+    return;
+  center->delivery_context = want;
+  attach_delivery_locked (center);
+}
 
 static gboolean
 connect_locked (NcDistributedCenter *center, GError **error)
@@ -226,13 +398,7 @@ connect_locked (NcDistributedCenter *center, GError **error)
       disconnect_locked (center);
       return FALSE;
     }
-  center->delivery_source = g_unix_fd_source_new (center->delivery_fd,
-                                                  G_IO_IN | G_IO_HUP | G_IO_ERR);
-  g_source_set_callback (center->delivery_source,
-                         (GSourceFunc) (void (*) (void)) on_delivery, center, NULL);
-  g_source_set_static_name (center->delivery_source, "nc_distributed delivery");
-  g_source_set_priority (center->delivery_source, G_PRIORITY_HIGH);
-  g_source_attach (center->delivery_source, center->worker_context);
+  attach_delivery_locked (center);
 
   /* What we had at the previous daemon. */
   g_hash_table_iter_init (&iter, center->observers);
@@ -263,37 +429,45 @@ ensure_connected_locked (NcDistributedCenter *center, GError **error)
 
 /* ------------------------------------------------------------ delivery */
 
-static void
-deliver_packet (NcDistributedCenter *center, const guint8 *data, gsize len)
+/* Reads one packet into its notification and its observers (a reference
+ * each; those removed since are left out).  FALSE when there is nothing
+ * to read; @n_observers 0 for a packet to skip. */
+static gboolean
+read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
+                    NcNotification **notification, NcDistributedObserver **observers,
+                    guint *n_observers)
 {
-  g_autoptr(NcNotification) notification = NULL;
+  const guint8 *data = center->packet;
   g_autoptr(GVariant) message = NULL;
   g_autoptr(GVariant) user_info = NULL;
   g_autoptr(GBytes) bytes = NULL;
+  gssize len = _nc_delivery_recv (center->delivery_fd, center->packet, PACKET_MAX,
+                                  MSG_TRUNC, hung_up);
   const gchar *name, *sender;
   guint32 n;
   gsize header;
 
+  *n_observers = 0;
+  if (len <= 0)
+    return FALSE;
   /* The daemon is trusted no more than any peer. */
-  if (len < sizeof n)
-    return;
+  if (len > PACKET_MAX || (gsize) len < sizeof n)
+    return TRUE;
   memcpy (&n, data, sizeof n);
   if (n == 0 || n > NC_DIST_MAX_IDS)
-    return;
+    return TRUE;
   header = (1 + n) * sizeof (guint32);
   header += header % 8;
-  if (len < header)
-    return;
+  if ((gsize) len < header)
+    return TRUE;
   bytes = g_bytes_new (data + header, len - header);
   message = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(ssa{sv})"),
                                                           bytes, FALSE));
   if (!g_variant_is_normal_form (message))
-    return;
+    return TRUE;
   g_variant_get (message, "(&s&s@a{sv})", &name, &sender, &user_info);
   if (name[0] == '\0')
-    return;
-  notification = nc_notification_new (name, sender[0] != '\0' ? sender : NULL,
-                                      g_variant_n_children (user_info) > 0 ? user_info : NULL);
+    return TRUE;
 
   for (guint32 i = 0; i < n; i++)
     {
@@ -301,39 +475,56 @@ deliver_packet (NcDistributedCenter *center, const guint8 *data, gsize len)
       guint32 id;
 
       memcpy (&id, data + (1 + i) * sizeof id, sizeof id);
-      g_mutex_lock (&center->lock);
       observer = g_hash_table_lookup (center->observers, GUINT_TO_POINTER (id));
       if (observer != NULL)
-        observer_ref (observer);
-      g_mutex_unlock (&center->lock);
-      if (observer == NULL)
-        continue;  /* removed since */
-      nc_center_post (observer->inner, notification);
-      observer_unref (observer);
+        observers[(*n_observers)++] = observer_ref (observer);
     }
+  if (*n_observers > 0)
+    *notification = nc_notification_new (name, sender[0] != '\0' ? sender : NULL,
+                                         g_variant_n_children (user_info) > 0 ? user_info
+                                                                               : NULL);
+  return TRUE;
 }
 
 static gboolean
-on_delivery (gint fd, GIOCondition condition, gpointer user_data)
+on_delivery (GIOCondition condition, gpointer user_data)
 {
   NcDistributedCenter *center = user_data;
+  GSource *self = g_main_current_source ();
+  GMainContext *here = g_source_get_context (self);
   gboolean hung_up = FALSE;
 
   for (;;)
     {
-      gssize n = _nc_delivery_recv (fd, center->packet, PACKET_MAX, MSG_TRUNC, &hung_up);
+      NcDistributedObserver *observers[NC_DIST_MAX_IDS];
+      g_autoptr(NcNotification) notification = NULL;
+      guint n = 0;
+      gboolean more;
 
-      if (n <= 0)
+      g_mutex_lock (&center->lock);
+      /* Moved to another context (or gone) since: it reads from now on. */
+      if (self != center->delivery_source)
+        {
+          g_mutex_unlock (&center->lock);
+          return G_SOURCE_REMOVE;
+        }
+      more = read_packet_locked (center, &hung_up, &notification, observers, &n);
+      g_mutex_unlock (&center->lock);
+      if (!more)
         break;
-      if (n <= PACKET_MAX)
-        deliver_packet (center, center->packet, (gsize) n);
+      for (guint i = 0; i < n; i++)
+        observer_deliver (observers[i], here, notification);
+      /* One packet a dispatch: the fd stays readable if there are more,
+       * and the usual lone delivery costs no recv() that finds nothing. */
+      if (!(condition & (G_IO_HUP | G_IO_ERR)))
+        return G_SOURCE_CONTINUE;
     }
   if (!hung_up && !(condition & (G_IO_HUP | G_IO_ERR)))
     return G_SOURCE_CONTINUE;
 
   /* The daemon went away (or let us go): start again if anybody listens. */
   g_mutex_lock (&center->lock);
-  if (g_main_current_source () == center->delivery_source)
+  if (self == center->delivery_source)
     {
       g_autoptr(GError) error = NULL;
 
@@ -384,7 +575,6 @@ nc_distributed_center_new (void)
   center->observers = g_hash_table_new (NULL, NULL);
   center->next_id = 1;
   center->packet = g_malloc (PACKET_MAX);
-  center->worker = g_thread_new ("nc-distributed", worker_main, center);
   return center;
 }
 
@@ -423,12 +613,6 @@ nc_distributed_center_ref (NcDistributedCenter *center)
   return center;
 }
 
-static gboolean
-wake_cb (gpointer data)
-{
-  return G_SOURCE_REMOVE;
-}
-
 /**
  * nc_distributed_center_unref:
  * @center: (nullable): a center.
@@ -444,8 +628,14 @@ nc_distributed_center_unref (NcDistributedCenter *center)
   if (center == NULL || !g_atomic_int_dec_and_test (&center->ref))
     return;
   g_atomic_int_set (&center->quit, 1);
-  g_main_context_invoke (center->worker_context, wake_cb, NULL);
-  g_thread_join (center->worker);
+  if (center->worker != NULL)
+    {
+      /* Not g_main_context_invoke(): between two iterations the worker
+       * does not own its context, and the call would run here, waking
+       * nobody, while the worker goes on to sleep in poll(). */
+      g_main_context_wakeup (center->worker_context);
+      g_thread_join (center->worker);
+    }
   g_mutex_lock (&center->lock);
   disconnect_locked (center);
   g_mutex_unlock (&center->lock);
@@ -594,7 +784,8 @@ nc_distributed_center_add_observer (NcDistributedCenter *center, const gchar *na
   observer->name = g_strdup (name);
   observer->sender = g_strdup (sender);
   observer->behavior = behavior;
-  observer->inner = nc_center_new ();
+  observer->context = context ? g_main_context_ref (context)
+                              : g_main_context_ref_thread_default ();
   observer->func = func;
   observer->user_data = user_data;
   observer->destroy = destroy;
@@ -623,11 +814,8 @@ nc_distributed_center_add_observer (NcDistributedCenter *center, const gchar *na
     }
   if (ok)
     {
-      observer->handle = nc_center_add_observer_on_context (
-        observer->inner, NULL, NULL,
-        context ? context : g_main_context_get_thread_default (),
-        observer_trampoline, observer_ref (observer), observer_inner_destroy);
       g_hash_table_insert (center->observers, GUINT_TO_POINTER (observer->id), observer);
+      place_delivery_locked (center, observer->context);
     }
   g_mutex_unlock (&center->lock);
   if (!ok)
@@ -657,8 +845,6 @@ gboolean
 nc_distributed_center_remove_observer (NcDistributedCenter *center,
                                        NcDistributedObserver *observer)
 {
-  NcObserver *handle = NULL;
-
   g_return_val_if_fail (center != NULL, FALSE);
   g_return_val_if_fail (observer != NULL, FALSE);
 
@@ -669,7 +855,8 @@ nc_distributed_center_remove_observer (NcDistributedCenter *center,
       g_return_val_if_reached (FALSE);
     }
   g_hash_table_remove (center->observers, GUINT_TO_POINTER (observer->id));
-  handle = g_steal_pointer (&observer->handle);
+  g_atomic_int_set (&observer->removed, 1);
+  place_delivery_locked (center, NULL);
   if (center->conn != NULL && do_connection_is_alive (center->conn))
     {
       g_autoptr(GError) error = NULL;
@@ -679,8 +866,6 @@ nc_distributed_center_remove_observer (NcDistributedCenter *center,
     }
   g_mutex_unlock (&center->lock);
 
-  nc_center_remove_observer (observer->inner, handle);
-  nc_observer_release (handle);
   observer_unref (observer);  /* the table's */
   return TRUE;
 }

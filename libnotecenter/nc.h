@@ -78,7 +78,11 @@
  * posted to it reach the observers of every process of the user, through
  * porter-notifyd, which the first call starts.  Observers match by name
  * and/or sender (NULL for any), filtered in the daemon, and are called on
- * the GMainContext they name.  A process may suspend its delivery; each
+ * the GMainContext they name.  While a center's observers share one
+ * context, the center reads its deliveries there, one wake-up each, so a
+ * process that does not run that context is, to the daemon, one that does
+ * not keep up (below); with observers on several contexts a thread of the
+ * center reads them.  A process may suspend its delivery; each
  * observer's NcSuspensionBehavior says what it gets meanwhile (dropped, the
  * latest, all of them at resume, or everything at once).  The daemon never
  * waits for a slow process: it coalesces or drops per behaviour past half

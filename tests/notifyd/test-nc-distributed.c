@@ -239,6 +239,13 @@ count_cb (NcDistributedCenter *center, NcNotification *n, gpointer user_data)
 
 static gboolean timeout_cb (gpointer data);
 
+static gboolean
+remove_flag_cb (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 /* observe NAME SENDER BEHAVIOR COUNT: prints "ready", then each
  * notification, and exits after COUNT. */
 static int
@@ -437,6 +444,229 @@ child_suspension (char **args)
   return 0;
 }
 
+/* Observers on two contexts: each is called on its own thread, one whose
+ * context does not run does not hold up the other, and a removed one's
+ * destroy-notify runs on its context. */
+typedef struct {
+  GMainContext *context;
+  GMutex lock;
+  GCond cond;
+  GPtrArray *lines;       /* protected by @lock */
+  GThread *called_on;     /* protected by @lock */
+  GThread *destroyed_on;  /* protected by @lock */
+  gboolean quit;          /* protected by @lock */
+} Other;
+
+/* A call (@n) or the destroy-notify (NULL) ran on this thread. */
+static void
+other_note (Other *o, NcNotification *n)
+{
+  g_mutex_lock (&o->lock);
+  if (n != NULL)
+    g_ptr_array_add (o->lines, notification_line (n)), o->called_on = g_thread_self ();
+  else
+    o->destroyed_on = g_thread_self ();
+  g_cond_broadcast (&o->cond);
+  g_mutex_unlock (&o->lock);
+}
+
+static void
+other_cb (NcDistributedCenter *center, NcNotification *n, gpointer user_data)
+{
+  other_note (user_data, n);
+}
+
+static void
+other_destroy (gpointer user_data)
+{
+  other_note (user_data, NULL);
+}
+
+static gpointer
+other_main (gpointer data)
+{
+  Other *o = data;
+
+  g_main_context_push_thread_default (o->context);
+  g_mutex_lock (&o->lock);
+  while (!o->quit)
+    {
+      g_mutex_unlock (&o->lock);
+      g_main_context_iteration (o->context, TRUE);
+      g_mutex_lock (&o->lock);
+    }
+  g_mutex_unlock (&o->lock);
+  g_main_context_pop_thread_default (o->context);
+  return NULL;
+}
+
+/* Waits (bounded) until @o has @n lines, or (@n 0) its destroy-notify ran. */
+static void
+other_wait (Other *o, guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+  g_mutex_lock (&o->lock);
+  while (n > 0 ? o->lines->len < n : o->destroyed_on == NULL)
+    g_assert_true (g_cond_wait_until (&o->cond, &o->lock, deadline));
+  g_mutex_unlock (&o->lock);
+}
+
+static gboolean
+other_quit (gpointer data)
+{
+  Other *o = data;
+
+  g_mutex_lock (&o->lock);
+  o->quit = TRUE;
+  g_mutex_unlock (&o->lock);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+child_contexts (char **args)
+{
+  g_autoptr(NcDistributedCenter) me = nc_distributed_center_new ();
+  g_autoptr(NcDistributedCenter) poster = nc_distributed_center_new ();
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  Other o = { .context = g_main_context_new (),
+              .lines = g_ptr_array_new_with_free_func (g_free) };
+  GThread *thread = g_thread_new ("other", other_main, &o);
+  NcDistributedObserver *mine, *other;
+
+  g_mutex_init (&o.lock);
+  g_cond_init (&o.cond);
+  mine = nc_distributed_center_add_observer (me, "c.x", NULL, NC_SUSPENSION_HOLD, NULL, log_cb,
+                                             lines, NULL, &error);
+  g_assert_no_error (error);
+  other = nc_distributed_center_add_observer (me, "c.x", NULL, NC_SUSPENSION_HOLD, o.context,
+                                              other_cb, &o, other_destroy, &error);
+  g_assert_no_error (error);
+
+  /* This thread does not run its context: the other still gets both. */
+  post (poster, "c.x", "{'n': <1>}", 0);
+  post (poster, "c.x", "{'n': <2>}", 0);
+  other_wait (&o, 2);
+  g_assert_cmpuint (lines->len, ==, 0);
+  g_assert_true (o.called_on == thread);
+  g_assert_cmpstr (o.lines->pdata[0], ==, "c.x tester {'n': <1>}");
+  g_assert_cmpstr (o.lines->pdata[1], ==, "c.x tester {'n': <2>}");
+  wait_lines (lines, 2);
+  g_assert_cmpstr (lines->pdata[0], ==, "c.x tester {'n': <1>}");
+  g_assert_cmpstr (lines->pdata[1], ==, "c.x tester {'n': <2>}");
+
+  /* Removed from this thread, destroyed on its own. */
+  g_assert_true (nc_distributed_center_remove_observer (me, other));
+  other_wait (&o, 0);
+  g_assert_true (o.destroyed_on == thread);
+  post (poster, "c.x", "{'n': <3>}", 0);
+  wait_lines (lines, 3);
+  g_assert_cmpuint (o.lines->len, ==, 2);
+
+  g_assert_true (nc_distributed_center_remove_observer (me, mine));
+  g_main_context_invoke (o.context, other_quit, &o);
+  g_thread_join (thread);
+  g_main_context_unref (o.context);
+  g_ptr_array_unref (o.lines);
+  g_mutex_clear (&o.lock);
+  g_cond_clear (&o.cond);
+  return 0;
+}
+
+/* An observer that iterates its context from its callback (a nested main
+ * loop) is not handed the next notification before the other observers
+ * have had the current one. */
+static GPtrArray *nested_log;
+
+static void
+nested_cb (NcDistributedCenter *center, NcNotification *n, gpointer user_data)
+{
+  GVariant *info = nc_notification_get_user_info (n);
+  gint32 k = 0;
+
+  g_variant_lookup (info, "n", "i", &k);
+  g_ptr_array_add (nested_log, g_strdup_printf ("%s%d", (const gchar *) user_data, k));
+  if (strcmp (user_data, "a") == 0 && k == 1)
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+}
+
+static int
+child_nested (char **args)
+{
+  g_autoptr(NcDistributedCenter) me = nc_distributed_center_new ();
+  g_autoptr(NcDistributedCenter) poster = nc_distributed_center_new ();
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  NcDistributedObserver *a, *b;
+  g_autofree gchar *order = NULL;
+
+  nested_log = lines;
+  a = nc_distributed_center_add_observer (me, "n.x", NULL, NC_SUSPENSION_HOLD, NULL, nested_cb,
+                                          (gpointer) "a", NULL, &error);
+  g_assert_no_error (error);
+  b = nc_distributed_center_add_observer (me, "n.x", NULL, NC_SUSPENSION_HOLD, NULL, nested_cb,
+                                          (gpointer) "b", NULL, &error);
+  g_assert_no_error (error);
+  /* Both posts wait in the delivery socket once this round trip is done. */
+  post (poster, "n.x", "{'n': <1>}", 0);
+  post (poster, "n.x", "{'n': <2>}", 0);
+  g_assert_true (nc_distributed_center_set_suspended (poster, FALSE, &error));
+  wait_lines (lines, 4);
+  g_ptr_array_add (lines, NULL);
+  order = g_strjoinv (" ", (gchar **) lines->pdata);
+  g_assert_cmpstr (order, ==, "a1 b1 a2 b2");
+  g_assert_true (nc_distributed_center_remove_observer (me, a));
+  g_assert_true (nc_distributed_center_remove_observer (me, b));
+  return 0;
+}
+
+/* The daemon dies: the observing center connects again by itself (a new
+ * daemon starts) and so does the posting one.  Posts made before the
+ * observer is back are lost, so this posts until one comes through. */
+static int
+child_restart (char **args)
+{
+  g_autoptr(NcDistributedCenter) me = nc_distributed_center_new ();
+  g_autoptr(NcDistributedCenter) poster = nc_distributed_center_new ();
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *pid_path = g_strconcat (g_getenv ("PORTER_NOTIFYD"), ".pid", NULL);
+  g_autofree gchar *text = NULL;
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  NcDistributedObserver *observer;
+  pid_t pid;
+
+  observer = nc_distributed_center_add_observer (me, "r.x", NULL, NC_SUSPENSION_HOLD, NULL,
+                                                 log_cb, lines, NULL, &error);
+  g_assert_no_error (error);
+  post (poster, "r.x", "{'n': <1>}", 0);
+  wait_lines (lines, 1);
+
+  g_assert_true (g_file_get_contents (pid_path, &text, NULL, NULL));
+  pid = (pid_t) g_ascii_strtoll (text, NULL, 10);
+  g_assert_cmpint (kill (pid, SIGKILL), ==, 0);
+  g_assert_true (notifyd_test_wait_exit (pid, WAIT_MS));
+
+  while (lines->len < 2)
+    {
+      g_autoptr(GSource) tick = g_timeout_source_new (20);
+      gboolean ticked = FALSE;
+
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      post (poster, "r.x", "{'n': <2>}", 0);
+      g_source_set_callback (tick, remove_flag_cb, &ticked, NULL);
+      g_source_attach (tick, NULL);
+      while (lines->len < 2 && !ticked)
+        g_main_context_iteration (NULL, TRUE);
+      g_source_destroy (tick);
+    }
+  g_assert_cmpstr (lines->pdata[1], ==, "r.x tester {'n': <2>}");
+  g_assert_true (nc_distributed_center_remove_observer (me, observer));
+  return 0;
+}
+
 /* ------------------------------------------------------------ tests */
 
 static Child *
@@ -497,11 +727,13 @@ test_stopped_observer (void)
   daemon_stop (path);
 }
 
+/* A test run by one child process (--child @mode) at a daemon of its own
+ * (or, after "restart", at the daemon the child started). */
 static void
-test_suspension (void)
+test_in_child (gconstpointer mode)
 {
-  gchar *path = daemon_start ("suspension", "1024");
-  const gchar *args[] = { "suspension", NULL };
+  gchar *path = daemon_start (mode, "1024");
+  const gchar *args[] = { mode, NULL };
 
   g_assert_true (run_child (path, args));
   daemon_stop (path);
@@ -665,6 +897,12 @@ main (int argc, char **argv)
         return child_pingpong (argv + 3);
       if (strcmp (argv[2], "suspension") == 0)
         return child_suspension (argv + 3);
+      if (strcmp (argv[2], "contexts") == 0)
+        return child_contexts (argv + 3);
+      if (strcmp (argv[2], "restart") == 0)
+        return child_restart (argv + 3);
+      if (strcmp (argv[2], "nested") == 0)
+        return child_nested (argv + 3);
       return 2;
     }
   signal (SIGPIPE, SIG_IGN);
@@ -674,7 +912,10 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/nc/distributed/fanout-50", test_fanout);
   g_test_add_func ("/nc/distributed/stopped-observer", test_stopped_observer);
-  g_test_add_func ("/nc/distributed/suspension", test_suspension);
+  g_test_add_data_func ("/nc/distributed/suspension", "suspension", test_in_child);
+  g_test_add_data_func ("/nc/distributed/contexts", "contexts", test_in_child);
+  g_test_add_data_func ("/nc/distributed/restart", "restart", test_in_child);
+  g_test_add_data_func ("/nc/distributed/nested", "nested", test_in_child);
   g_test_add_func ("/nc/distributed/filters", test_filters);
   g_test_add_func ("/nc/distributed/user-info", test_user_info);
   g_test_add_func ("/nc/distributed/hostile", test_hostile);
