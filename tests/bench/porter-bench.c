@@ -1359,8 +1359,28 @@ bench_notifyd_stop (void)
   if (g_file_get_contents (pid_path, &text, NULL, NULL))
     {
       pid_t pid = (pid_t) g_ascii_strtoll (text, NULL, 10);
-      if (pid > 1)
-        kill (pid, SIGTERM);
+      int pidfd = pid > 1 ? (int) syscall (SYS_pidfd_open, pid, 0) : -1;
+
+      /* Once it has exited, its directory can go. */
+      if (pidfd >= 0 && kill (pid, SIGTERM) == 0)
+        {
+          struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+          g_autofree gchar *dir = g_path_get_dirname (bench_notifyd_path);
+          g_autoptr(GDir) entries = NULL;
+          const gchar *entry;
+
+          if (poll (&pfd, 1, SETUP_TIMEOUT_MS) == 1 && (entries = g_dir_open (dir, 0, NULL)))
+            {
+              while ((entry = g_dir_read_name (entries)))
+                {
+                  g_autofree gchar *file = g_build_filename (dir, entry, NULL);
+                  g_unlink (file);
+                }
+              g_rmdir (dir);
+            }
+        }
+      if (pidfd >= 0)
+        close (pidfd);
     }
 }
 
