@@ -429,9 +429,19 @@ ensure_connected_locked (NcDistributedCenter *center, GError **error)
 
 /* ------------------------------------------------------------ delivery */
 
+/* A malformed packet: the daemon is trusted no more than any peer, so its
+ * socket is closed (and a connection made again) with the reason logged. */
+static gboolean
+packet_refused (const gchar *why, gboolean *hung_up)
+{
+  g_message ("porter-notifyd sent %s: closing its delivery socket", why);
+  *hung_up = TRUE;
+  return FALSE;
+}
+
 /* Reads one packet into its notification and its observers (a reference
  * each; those removed since are left out).  FALSE when there is nothing
- * to read; @n_observers 0 for a packet to skip. */
+ * to read, or the packet is malformed (@hung_up is set then). */
 static gboolean
 read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
                     NcNotification **notification, NcDistributedObserver **observers,
@@ -440,34 +450,20 @@ read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
   const guint8 *data = center->packet;
   g_autoptr(GVariant) message = NULL;
   g_autoptr(GVariant) user_info = NULL;
-  g_autoptr(GBytes) bytes = NULL;
   gssize len = _nc_delivery_recv (center->delivery_fd, center->packet, PACKET_MAX,
                                   MSG_TRUNC, hung_up);
-  const gchar *name, *sender;
-  guint32 n;
-  gsize header;
+  const gchar *name, *sender, *why = NULL;
+  guint32 n = 0;
 
   *n_observers = 0;
   if (len <= 0)
     return FALSE;
-  /* The daemon is trusted no more than any peer. */
-  if (len > PACKET_MAX || (gsize) len < sizeof n)
-    return TRUE;
-  memcpy (&n, data, sizeof n);
-  if (n == 0 || n > NC_DIST_MAX_IDS)
-    return TRUE;
-  header = (1 + n) * sizeof (guint32);
-  header += header % 8;
-  if ((gsize) len < header)
-    return TRUE;
-  bytes = g_bytes_new (data + header, len - header);
-  message = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(ssa{sv})"),
-                                                          bytes, FALSE));
-  if (!g_variant_is_normal_form (message))
-    return TRUE;
+  if (len > PACKET_MAX)
+    return packet_refused ("a packet larger than any notification", hung_up);
+  message = _nc_delivery_parse (data, len, &n, &why);
+  if (message == NULL)
+    return packet_refused (why, hung_up);
   g_variant_get (message, "(&s&s@a{sv})", &name, &sender, &user_info);
-  if (name[0] == '\0')
-    return TRUE;
 
   for (guint32 i = 0; i < n; i++)
     {

@@ -160,4 +160,11 @@ DoConnection *_nc_notifyd_connect (GMainContext *context, GError **error);
 gssize _nc_delivery_recv (int fd, void *buf, gsize size, int flags, gboolean *hung_up);
 #endif
 
+/* Checks a distributed delivery packet of @len bytes (see above): returns
+ * its message, a "(ssa{sv})" with a non-empty name (transfer full), and
+ * sets @n_ids to the number of ids after the count; or returns NULL with
+ * @why set to what is wrong with it. */
+GVariant *_nc_delivery_parse (const guint8 *data, gsize len, guint32 *n_ids,
+                              const gchar **why);
+
 G_END_DECLS

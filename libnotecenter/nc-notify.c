@@ -359,10 +359,17 @@ on_delivery (gint fd, GIOCondition condition, gpointer user_data)
     }
   for (;;)
     {
-      gssize n = _nc_delivery_recv (fd, ids, sizeof ids, 0, &hung_up);
+      gssize n = _nc_delivery_recv (fd, ids, sizeof ids, MSG_TRUNC, &hung_up);
 
       if (n <= 0)
         break;
+      /* The daemon is trusted no more than any peer. */
+      if ((gsize) n > sizeof ids || n % sizeof ids[0] != 0)
+        {
+          g_message ("porter-notifyd sent a delivery of %zd bytes: closing its socket", n);
+          hung_up = TRUE;
+          break;
+        }
       for (gsize i = 0; i < (gsize) n / sizeof ids[0]; i++)
         {
           NameRef *ref = g_hash_table_lookup (client.ids, GUINT_TO_POINTER (ids[i]));

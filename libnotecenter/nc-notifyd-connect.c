@@ -6,6 +6,7 @@
 #include "nc-notify-private.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "libdo/do.h"
@@ -50,4 +51,49 @@ _nc_delivery_recv (int fd, void *buf, gsize size, int flags, gboolean *hung_up)
         *hung_up = TRUE;
       return 0;
     }
+}
+
+GVariant *
+_nc_delivery_parse (const guint8 *data, gsize len, guint32 *n_ids, const gchar **why)
+{
+  g_autoptr(GVariant) message = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  const gchar *name;
+  gsize header;
+  guint32 n;
+
+  if (len < sizeof n)
+    {
+      *why = "a packet shorter than its count";
+      return NULL;
+    }
+  memcpy (&n, data, sizeof n);
+  if (n == 0 || n > NC_DIST_MAX_IDS)
+    {
+      *why = "a packet for no observer, or for too many";
+      return NULL;
+    }
+  header = (1 + n) * sizeof (guint32);
+  header += header % 8;
+  if (len < header)
+    {
+      *why = "a packet shorter than its observer ids";
+      return NULL;
+    }
+  bytes = g_bytes_new (data + header, len - header);
+  message = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(ssa{sv})"),
+                                                          bytes, FALSE));
+  if (!g_variant_is_normal_form (message))
+    {
+      *why = "a notification not in normal form";
+      return NULL;
+    }
+  g_variant_get_child (message, 0, "&s", &name);
+  if (name[0] == '\0')
+    {
+      *why = "a notification without a name";
+      return NULL;
+    }
+  *n_ids = n;
+  return g_steal_pointer (&message);
 }
