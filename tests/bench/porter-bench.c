@@ -103,6 +103,10 @@ static const gchar bench_xml[] =
   "      <arg type='t' name='size' direction='out'/>"
   "      <arg type='y' name='last' direction='out'/>"
   "    </method>"
+  "    <method name='Length'>"
+  "      <arg type='s' name='text' direction='in'/>"
+  "      <arg type='t' name='length' direction='out'/>"
+  "    </method>"
   "  </interface>"
   "</node>";
 
@@ -521,6 +525,14 @@ porter_add (DoObject      *object,
 
       return g_variant_new ("(ty)", (guint64) n, n ? bytes[n - 1] : 0);
     }
+  if (g_strcmp0 (method, "Length") == 0)
+    {
+      g_autoptr(GVariant) text = g_variant_get_child_value (parameters, 0);
+      gsize n = 0;
+
+      g_variant_get_string (text, &n);
+      return g_variant_new ("(t)", (guint64) n);
+    }
   if (g_strcmp0 (method, "Add") != 0)
     {
       g_set_error (error, DO_ERROR, DO_ERROR_UNKNOWN_METHOD,
@@ -739,6 +751,46 @@ case_porter_oneway (const CaseParams *params, gint64 *samples, GError **error)
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                        "sent %" G_GUINT64_FORMAT " oneway calls, %" G_GUINT64_FORMAT " arrived",
                        sent, logged);
+          ok = FALSE;
+        }
+    }
+  porter_close (&peer);
+  return ok;
+}
+
+/* porter-string-8mib: an 8 MiB string argument, out of line, and its
+ * length back: a large body of another shape than `(F..., aT)`, made in
+ * memory (a tuple around the caller's string). */
+#define STRING_BYTES (8u << 20)
+
+static gboolean
+case_porter_string (const CaseParams *params, gint64 *samples, GError **error)
+{
+  PorterPeer peer = { .ctl = -1 };
+  g_autofree gchar *text = g_malloc (STRING_BYTES + 1);
+  g_autoptr(GVariant) string = NULL;
+  gboolean ok = porter_open (&peer, TRUE, error);
+
+  memset (text, 'p', STRING_BYTES);
+  text[STRING_BYTES] = '\0';
+  string = g_variant_ref_sink (g_variant_new_string (text));
+  for (guint i = 0; ok && i < params->warmup + params->iterations; i++)
+    {
+      g_autoptr(GVariant) reply = NULL;
+      gint64 t0 = now_ns ();
+      guint64 length = 0;
+
+      reply = do_proxy_call_sync (peer.proxy, "Length", g_variant_new ("(@s)", string),
+                                  DO_CALL_FLAGS_NONE, -1, NULL, error);
+      if (i >= params->warmup)
+        samples[i - params->warmup] = now_ns () - t0;
+      ok = reply != NULL;
+      if (ok)
+        g_variant_get (reply, "(t)", &length);
+      if (ok && length != STRING_BYTES)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "sent %u bytes, the server saw %" G_GUINT64_FORMAT, STRING_BYTES, length);
           ok = FALSE;
         }
     }
@@ -1612,6 +1664,8 @@ case_bytes (const char *name)
     return MEMCPY_BYTES;
   if (strcmp (name, "porter-bulk-64mib") == 0)
     return BULK_BYTES;
+  if (strcmp (name, "porter-string-8mib") == 0)
+    return STRING_BYTES;
   return 0;
 }
 
@@ -1638,6 +1692,7 @@ static Case cases[] = {
   { "porter-oneway-throughput", case_porter_oneway, 1000000, { 0, 0, 0 }, FALSE },
   { "floor-memcpy-64mib", case_floor_memcpy, 50, { 0, 0, 0 }, FALSE, 50 },
   { "porter-bulk-64mib", case_porter_bulk, 50, { 0, 0, 0 }, FALSE, 50 },
+  { "porter-string-8mib", case_porter_string, 50, { 0, 0, 0 }, FALSE, 50 },
   { "nc-check-ns", case_nc_check, 20000, { 0, 0, 0 }, FALSE },
   { "nc-post-dispatch-1", case_nc_dispatch_1, 5000, { 0, 0, 0 }, FALSE },
   { "nc-post-dispatch-10", case_nc_dispatch_10, 2000, { 0, 0, 0 }, FALSE },
