@@ -53,6 +53,7 @@ struct _NcDistributedObserver {
   NcSuspensionBehavior behavior; /* immutable */
   GMainContext *context;      /* strong; immutable */
   gint removed;               /* (atomic) set once, under center->lock */
+  pid_t pid;                  /* the process that added it; immutable */
   NcDistributedObserverFunc func; /* immutable */
   gpointer user_data;         /* immutable */
   GDestroyNotify destroy;     /* (nullable) immutable */
@@ -68,10 +69,11 @@ struct _NcDistributedObserver {
 struct _NcDistributedCenter {
   gint ref;                   /* (atomic) */
   GMutex lock;
-  GMainContext *conn_context; /* immutable */
-  GMainContext *worker_context; /* immutable */
   gint quit;                  /* (atomic) */
   /* protected by @lock: */
+  pid_t pid;                  /* whose the rest is: see center_lock() */
+  GMainContext *conn_context;
+  GMainContext *worker_context;
   GThread *worker;            /* (nullable) started on first need */
   DoConnection *conn;
   DoProxy *root;
@@ -84,6 +86,38 @@ struct _NcDistributedCenter {
   gboolean suspended;
   guint8 *packet;             /* what the delivery source reads into */
 };
+
+/* ------------------------------------------------------------ fork */
+
+/* Locks @center.  In a child of fork() the center starts again with no
+ * observers and no connection, as notify(3) clients do (nc-notify.c).
+ * The parent's are abandoned, not freed: the connection's socket and ring
+ * are the parent's too (closing it would say goodbye for the parent), its
+ * threads do not exist here, and the observers' destroy-notifies are the
+ * parent's business.  A copy of the delivery source left on a context the
+ * child runs sees it is no longer the center's and goes without reading
+ * the parent's deliveries.  (Forking while another thread is inside a
+ * call on the center is not supported.) */
+static void
+center_lock (NcDistributedCenter *center)
+{
+  g_mutex_lock (&center->lock);
+  if (center->pid == getpid ())
+    return;
+  center->pid = getpid ();
+  if (center->delivery_fd >= 0)
+    close (center->delivery_fd);  /* this process's copy */
+  center->delivery_fd = -1;
+  center->delivery_source = NULL;
+  center->delivery_context = NULL;
+  center->conn = NULL;
+  center->root = NULL;
+  center->worker = NULL;
+  center->conn_context = g_main_context_new ();
+  center->worker_context = g_main_context_new ();
+  center->observers = g_hash_table_new (NULL, NULL);
+  center->suspended = FALSE;
+}
 
 /* ------------------------------------------------------------ observers */
 
@@ -146,7 +180,8 @@ observer_ref (NcDistributedObserver *observer)
 static void
 observer_call (NcDistributedObserver *observer, NcNotification *notification)
 {
-  if (!g_atomic_int_get (&observer->removed))
+  /* (Not in a child of fork(): the parent's observers are not its own.) */
+  if (!g_atomic_int_get (&observer->removed) && observer->pid == getpid ())
     observer->func (observer->center, notification, observer->user_data);
 }
 
@@ -497,7 +532,7 @@ on_delivery (GIOCondition condition, gpointer user_data)
       guint n = 0;
       gboolean more;
 
-      g_mutex_lock (&center->lock);
+      center_lock (center);
       /* Moved to another context (or gone) since: it reads from now on. */
       if (self != center->delivery_source)
         {
@@ -519,7 +554,7 @@ on_delivery (GIOCondition condition, gpointer user_data)
     return G_SOURCE_CONTINUE;
 
   /* The daemon went away (or let us go): start again if anybody listens. */
-  g_mutex_lock (&center->lock);
+  center_lock (center);
   if (self == center->delivery_source)
     {
       g_autoptr(GError) error = NULL;
@@ -565,6 +600,7 @@ nc_distributed_center_new (void)
 
   center->ref = 1;
   g_mutex_init (&center->lock);
+  center->pid = getpid ();
   center->conn_context = g_main_context_new ();
   center->worker_context = g_main_context_new ();
   center->delivery_fd = -1;
@@ -621,18 +657,23 @@ nc_distributed_center_ref (NcDistributedCenter *center)
 void
 nc_distributed_center_unref (NcDistributedCenter *center)
 {
+  GThread *worker;
+
   if (center == NULL || !g_atomic_int_dec_and_test (&center->ref))
     return;
   g_atomic_int_set (&center->quit, 1);
-  if (center->worker != NULL)
+  center_lock (center);
+  worker = g_steal_pointer (&center->worker);
+  g_mutex_unlock (&center->lock);
+  if (worker != NULL)
     {
       /* Not g_main_context_invoke(): between two iterations the worker
        * does not own its context, and the call would run here, waking
        * nobody, while the worker goes on to sleep in poll(). */
       g_main_context_wakeup (center->worker_context);
-      g_thread_join (center->worker);
+      g_thread_join (worker);
     }
-  g_mutex_lock (&center->lock);
+  center_lock (center);
   disconnect_locked (center);
   g_mutex_unlock (&center->lock);
   g_assert (g_hash_table_size (center->observers) == 0);
@@ -709,7 +750,7 @@ nc_distributed_center_post (NcDistributedCenter *center, const gchar *name, cons
     g_variant_new ("(ss@a{sv}u)", name, sender ? sender : "",
                    user_info ? user_info : g_variant_new ("a{sv}", NULL), (guint32) flags));
 
-  g_mutex_lock (&center->lock);
+  center_lock (center);
   for (int attempt = 0; attempt < 2 && !ok; attempt++)
     {
       g_clear_error (&local_error);
@@ -785,8 +826,9 @@ nc_distributed_center_add_observer (NcDistributedCenter *center, const gchar *na
   observer->func = func;
   observer->user_data = user_data;
   observer->destroy = destroy;
+  observer->pid = getpid ();
 
-  g_mutex_lock (&center->lock);
+  center_lock (center);
   observer->id = center->next_id++;
   if (center->next_id == 0)
     center->next_id = 1;
@@ -844,10 +886,13 @@ nc_distributed_center_remove_observer (NcDistributedCenter *center,
   g_return_val_if_fail (center != NULL, FALSE);
   g_return_val_if_fail (observer != NULL, FALSE);
 
-  g_mutex_lock (&center->lock);
+  center_lock (center);
   if (g_hash_table_lookup (center->observers, GUINT_TO_POINTER (observer->id)) != observer)
     {
       g_mutex_unlock (&center->lock);
+      /* One the parent added before fork(): gone, as in notify(3). */
+      if (observer->pid != getpid ())
+        return FALSE;
       g_return_val_if_reached (FALSE);
     }
   g_hash_table_remove (center->observers, GUINT_TO_POINTER (observer->id));
@@ -890,7 +935,7 @@ nc_distributed_center_set_suspended (NcDistributedCenter *center, gboolean suspe
   g_return_val_if_fail (center != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  g_mutex_lock (&center->lock);
+  center_lock (center);
   center->suspended = !!suspended;
   ok = ensure_connected_locked (center, error) &&
        call_status_locked (center, "DistSetSuspended", g_variant_new ("(b)", !!suspended),
@@ -913,7 +958,7 @@ nc_distributed_center_get_suspended (NcDistributedCenter *center)
   gboolean suspended;
 
   g_return_val_if_fail (center != NULL, FALSE);
-  g_mutex_lock (&center->lock);
+  center_lock (center);
   suspended = center->suspended;
   g_mutex_unlock (&center->lock);
   return suspended;

@@ -88,7 +88,9 @@
  * waits for a slow process: it coalesces or drops per behaviour past half
  * of a bounded queue and disconnects the process past its limit.  Posting
  * is one-way: nc_distributed_center_post() returns once the message is
- * sent.  Every function may be called from any thread.
+ * sent.  After fork() a center in the child has no observers and makes
+ * its own connection on first use.  Every function may be called from any
+ * thread.
  *
  * NOTIFY (nc-notify.h)
  *

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -358,6 +359,23 @@ post (NcDistributedCenter *center, const gchar *name, const gchar *info,
   g_assert_no_error (error);
 }
 
+/* Observes @name on @center into @lines (the default context), and checks
+ * that a post through @poster arrives. */
+static NcDistributedObserver *
+observe_checked (NcDistributedCenter *center, NcDistributedCenter *poster, const gchar *name,
+                 GPtrArray *lines)
+{
+  g_autoptr(GError) error = NULL;
+  NcDistributedObserver *observer;
+
+  observer = nc_distributed_center_add_observer (center, name, NULL, NC_SUSPENSION_HOLD, NULL,
+                                                 log_cb, lines, NULL, &error);
+  g_assert_no_error (error);
+  post (poster, name, "{'n': <1>}", 0);
+  wait_lines (lines, lines->len + 1);
+  return observer;
+}
+
 static int
 child_suspension (char **args)
 {
@@ -638,11 +656,7 @@ child_restart (char **args)
   NcDistributedObserver *observer;
   pid_t pid;
 
-  observer = nc_distributed_center_add_observer (me, "r.x", NULL, NC_SUSPENSION_HOLD, NULL,
-                                                 log_cb, lines, NULL, &error);
-  g_assert_no_error (error);
-  post (poster, "r.x", "{'n': <1>}", 0);
-  wait_lines (lines, 1);
+  observer = observe_checked (me, poster, "r.x", lines);
 
   g_assert_true (g_file_get_contents (pid_path, &text, NULL, NULL));
   pid = (pid_t) g_ascii_strtoll (text, NULL, 10);
@@ -664,6 +678,51 @@ child_restart (char **args)
     }
   g_assert_cmpstr (lines->pdata[1], ==, "r.x tester {'n': <2>}");
   g_assert_true (nc_distributed_center_remove_observer (me, observer));
+  return 0;
+}
+
+/* After fork(), the child's center starts again, as notify(3) clients do.
+ * The parent keeps its observer and its connection and gets the child's
+ * posts; the child, running its own main loop (where the parent's
+ * delivery source was copied), neither reads the parent's deliveries nor
+ * calls the parent's observer. */
+static int
+child_fork (char **args)
+{
+  NcDistributedCenter *center = nc_distributed_center_get_default ();
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  NcDistributedObserver *parents = observe_checked (center, center, "f.x", lines);
+  int status;
+  pid_t pid;
+
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      GPtrArray *mine = g_ptr_array_new_with_free_func (g_free);
+
+      if (nc_distributed_center_remove_observer (center, parents))
+        _exit (3);
+      if (!nc_distributed_center_add_observer (center, "f.y", NULL, NC_SUSPENSION_HOLD, NULL,
+                                               log_cb, mine, NULL, NULL))
+        _exit (4);
+      for (int i = 1; i <= 10; i++)
+        {
+          g_autofree gchar *info = g_strdup_printf ("{'n': <%d>}", i);
+          post (center, "f.x", info, 0);
+        }
+      post (center, "f.y", "{}", 0);
+      wait_lines (mine, 1);
+      _exit (lines->len == 1 ? 0 : 5);
+    }
+  wait_lines (lines, 11);
+  g_assert_true (notifyd_test_wait_exit (pid, WAIT_MS));
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  post (center, "f.x", "{'n': <11>}", 0);
+  wait_lines (lines, 12);
+  g_assert_true (nc_distributed_center_remove_observer (center, parents));
   return 0;
 }
 
@@ -903,6 +962,8 @@ main (int argc, char **argv)
         return child_restart (argv + 3);
       if (strcmp (argv[2], "nested") == 0)
         return child_nested (argv + 3);
+      if (strcmp (argv[2], "fork") == 0)
+        return child_fork (argv + 3);
       return 2;
     }
   signal (SIGPIPE, SIG_IGN);
@@ -915,6 +976,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/nc/distributed/suspension", "suspension", test_in_child);
   g_test_add_data_func ("/nc/distributed/contexts", "contexts", test_in_child);
   g_test_add_data_func ("/nc/distributed/restart", "restart", test_in_child);
+  g_test_add_data_func ("/nc/distributed/fork", "fork", test_in_child);
   g_test_add_data_func ("/nc/distributed/nested", "nested", test_in_child);
   g_test_add_func ("/nc/distributed/filters", test_filters);
   g_test_add_func ("/nc/distributed/user-info", test_user_info);
