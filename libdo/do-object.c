@@ -407,8 +407,8 @@ do_object_unref (DoObject *object)
  * object.  The path is "/" for no object, as do_object_lookup_path()
  * understands it.  It is unique in this process and valid while @object
  * lives: the object must still be alive when the message is sent, so a
- * method handler returning an object it made answers with
- * do_invocation_return_value() before dropping its reference.  A received
+ * method handler returning an object it made returns do_object_to_value(),
+ * which holds the object, rather than the bare path.  A received
  * message holds the objects it names for as long as its GVariant lives;
  * take a reference with do_object_lookup_path() to keep one longer.
  *
@@ -431,6 +431,35 @@ do_object_get_path (DoObject *object)
     }
   G_UNLOCK (paths);
   return object->path;
+}
+
+/**
+ * do_object_to_value:
+ * @object: an object, local or a proxy.
+ *
+ * An `o` value naming @object, as do_object_get_path() does, that holds a
+ * reference to @object for as long as the value lives: the object can go
+ * in a message after its other references are dropped.  A method handler
+ * that makes an object for its caller returns
+ * `g_variant_new ("(@o)", do_object_to_value (made))` and drops `made`.
+ *
+ * Thread rules: any thread.
+ *
+ * Returns: (transfer floating): the value.
+ */
+GVariant *
+do_object_to_value (DoObject *object)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  const gchar *path;
+
+  g_return_val_if_fail (object != NULL, NULL);
+
+  /* The bytes are the object's own path: they live as long as it does. */
+  path = do_object_get_path (object);
+  bytes = g_bytes_new_with_free_func (path, strlen (path) + 1,
+                                      (GDestroyNotify) do_object_unref, do_object_ref (object));
+  return g_variant_new_from_bytes (G_VARIANT_TYPE_OBJECT_PATH, bytes, TRUE);
 }
 
 /**

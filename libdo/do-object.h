@@ -65,6 +65,7 @@ DO_API GDBusInterfaceInfo *do_object_get_interface_info (DoObject *object);
 DO_API GDBusInterfaceInfo *do_object_lookup_interface (DoObject    *object,
                                                        const gchar *name);
 DO_API const gchar *do_object_get_path (DoObject *object);
+DO_API GVariant *do_object_to_value (DoObject *object);
 DO_API DoObject *do_object_lookup_path (const gchar *path);
 DO_API gpointer do_object_get_data (DoObject    *object,
                                     const gchar *key);

@@ -62,14 +62,12 @@ _do_typed_slot_to_variant (const DoTypedArg   *arg,
       v = g_variant_new_signature (slot->p);
       break;
     case 'o':
-      {
-        const gchar *path = slot->p ? do_object_get_path (slot->p) : NULL;
-
-        if (!path)
-          return bad_value (arg, "is NULL or an object that cannot be referenced", error);
-        v = g_variant_new_object_path (path);
-        break;
-      }
+      /* The value holds the object: an out argument's (transfer full) may
+       * be dropped before the reply goes. */
+      if (!slot->p)
+        return bad_value (arg, "is NULL", error);
+      v = do_object_to_value (slot->p);
+      break;
     case 'v':
       if (!slot->p)
         return bad_value (arg, "is NULL", error);

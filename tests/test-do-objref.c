@@ -140,14 +140,11 @@ refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
     }
   if (g_str_equal (method, "Make"))
     {
-      DoObject *made = thing_new (NULL);
+      g_autoptr(DoObject) made = thing_new (NULL);
 
-      /* The reply names the object while it is alive: answering exports it,
-       * and the export keeps it for the peer. */
-      do_invocation_return_value (invocation,
-                                  g_variant_new ("(o)", do_object_get_path (made)));
-      do_object_unref (made);
-      return NULL;
+      /* The value holds the object until the reply exports it, and the
+       * export keeps it for the peer. */
+      return g_variant_new ("(@o)", do_object_to_value (made));
     }
   if (g_str_equal (method, "Same"))
     return g_variant_ref (params);
