@@ -99,6 +99,15 @@ int do_poll_timeout (gint64 deadline);
  * DO_ERROR_TIMED_OUT); retries on EINTR. */
 gboolean do_poll (struct pollfd *pfds, guint n_fds, gint64 deadline, GError **error);
 
+/* Whether @channel was made before a fork() and this is the child: then
+ * every send and receive fails with DO_ERROR_CONNECTION_DIED, nothing
+ * touches its ring, and do_channel_shutdown() leaves the parent's socket
+ * alone. */
+gboolean do_channel_is_inherited (DoChannel *channel);
+/* Hands an inherited channel over to this process: the parent must not use
+ * it again. */
+void do_channel_adopt (DoChannel *channel);
+
 /* Makes a connected pair (both ends wrapped). */
 gboolean do_channel_new_pair (DoChannel **a, DoChannel **b, GError **error);
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -27,7 +28,43 @@ struct _DoChannel {
   gboolean blocking_ok; /* O_NONBLOCK is off (every other call passes
                          * MSG_DONTWAIT); under the caller's lock */
   gint rcvtimeo_ms;   /* SO_RCVTIMEO set, 0 for none; under the caller's lock */
+  gint generation;    /* the fork_generation it was made in */
 };
+
+/* After fork() the child's copies of the parent's channels are dead: their
+ * socket and ring are the parent's too, and reading them, writing them,
+ * flagging the ring or shutting the socket down would take the parent's
+ * messages or break its connections.  The child only closes its copies of
+ * the fds.  Each child counts one more generation. */
+static gint fork_generation;  /* (atomic) */
+
+static void
+count_fork (void)
+{
+  g_atomic_int_inc (&fork_generation);
+}
+
+gboolean
+do_channel_is_inherited (DoChannel *channel)
+{
+  return channel->generation != g_atomic_int_get (&fork_generation);
+}
+
+void
+do_channel_adopt (DoChannel *channel)
+{
+  channel->generation = g_atomic_int_get (&fork_generation);
+}
+
+static gboolean
+check_inherited (DoChannel *channel, GError **error)
+{
+  if (!do_channel_is_inherited (channel))
+    return FALSE;
+  g_set_error_literal (error, DO_ERROR, DO_ERROR_CONNECTION_DIED,
+                       "the connection belongs to the parent process (made before fork())");
+  return TRUE;
+}
 
 #define CMSG_FDS_SPACE CMSG_SPACE (sizeof (int) * (DO_WIRE_MAX_FDS + 1))
 #define CMSG_CREDS_SPACE CMSG_SPACE (sizeof (struct ucred))
@@ -39,6 +76,7 @@ struct _DoChannel {
 DoChannel *
 do_channel_new (int fd, GError **error)
 {
+  static gsize atfork_done;
   DoChannel *channel;
   int one = 1, type = 0;
   socklen_t len = sizeof type;
@@ -62,9 +100,15 @@ do_channel_new (int fd, GError **error)
                    "cannot set up socket: %s", g_strerror (errsv));
       return NULL;
     }
+  if (g_once_init_enter (&atfork_done))
+    {
+      pthread_atfork (NULL, NULL, count_fork);
+      g_once_init_leave (&atfork_done, 1);
+    }
   channel = g_new0 (DoChannel, 1);
   channel->ref_count = 1;
   channel->fd = fd;
+  channel->generation = g_atomic_int_get (&fork_generation);
   g_mutex_init (&channel->send_lock);
   return channel;
 }
@@ -125,7 +169,8 @@ do_channel_get_fd (DoChannel *channel)
 void
 do_channel_shutdown (DoChannel *channel)
 {
-  shutdown (channel->fd, SHUT_RDWR);
+  if (!do_channel_is_inherited (channel))
+    shutdown (channel->fd, SHUT_RDWR);
 }
 
 void
@@ -146,7 +191,8 @@ do_channel_get_ring (DoChannel *channel)
 static gboolean
 reads_socket (DoChannel *channel)
 {
-  return !channel->ring || g_atomic_int_get (&channel->socket_next);
+  return !channel->ring || g_atomic_int_get (&channel->socket_next) ||
+         do_channel_is_inherited (channel);
 }
 
 static gboolean
@@ -170,7 +216,8 @@ do_channel_has_pending (DoChannel *channel)
 gboolean
 do_channel_arm (DoChannel *channel)
 {
-  return channel->ring && do_ring_arm (channel->ring) && !reads_socket (channel);
+  return channel->ring && !do_channel_is_inherited (channel) && do_ring_arm (channel->ring) &&
+         !reads_socket (channel);
 }
 
 int
@@ -182,7 +229,7 @@ do_channel_get_doorbell_fd (DoChannel *channel)
 void
 do_channel_ack_doorbell (DoChannel *channel)
 {
-  if (channel->ring)
+  if (channel->ring && !do_channel_is_inherited (channel))
     do_ring_ack_doorbell (channel->ring);
 }
 
@@ -232,6 +279,8 @@ wait_fd (int fd, short events, gint64 deadline, GError **error)
 gboolean
 do_channel_wait_readable (DoChannel *channel, gint64 deadline, GError **error)
 {
+  if (check_inherited (channel, error))
+    return FALSE;
   if (reads_socket (channel))
     return wait_fd (channel->fd, POLLIN, deadline, error);
   return do_ring_wait (channel->ring, channel->fd, deadline, error);
@@ -370,8 +419,8 @@ do_channel_send (DoChannel *channel,
                  gint64 deadline,
                  GError **error)
 {
-  gboolean ool = g_variant_get_size (msg->body) > DO_WIRE_INLINE_MAX;
-  g_autoptr(GBytes) packet = do_wire_encode (msg, ool);
+  gboolean ool;
+  g_autoptr(GBytes) packet = NULL;
   union {
     char buf[CMSG_FDS_SPACE];
     struct cmsghdr align;
@@ -383,6 +432,10 @@ do_channel_send (DoChannel *channel,
   gboolean ok;
   gsize size;
 
+  if (check_inherited (channel, error))
+    return FALSE;
+  ool = g_variant_get_size (msg->body) > DO_WIRE_INLINE_MAX;
+  packet = do_wire_encode (msg, ool);
   iov.iov_base = (void *) g_bytes_get_data (packet, &size);
   iov.iov_len = size;
   if (ool)
@@ -607,6 +660,8 @@ receive_ring (DoChannel *channel, gboolean socket_readable, gboolean block, GErr
 DoMessage *
 do_channel_receive_full (DoChannel *channel, gboolean socket_readable, GError **error)
 {
+  if (check_inherited (channel, error))
+    return NULL;
   if (!channel->rbuf)
     channel->rbuf = g_malloc (DO_WIRE_MAX_PACKET);
   return channel->ring ? receive_ring (channel, socket_readable, FALSE, error)
@@ -616,6 +671,8 @@ do_channel_receive_full (DoChannel *channel, gboolean socket_readable, GError **
 DoMessage *
 do_channel_receive_blocking (DoChannel *channel, gint timeout_ms, GError **error)
 {
+  if (check_inherited (channel, error))
+    return NULL;
   if (!channel->rbuf)
     channel->rbuf = g_malloc (DO_WIRE_MAX_PACKET);
   /* With a ring: spin first; block only once armed on the socket with the

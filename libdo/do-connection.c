@@ -440,6 +440,12 @@ conn_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 
   if (!connection)
     return G_SOURCE_CONTINUE;
+  /* The child's copy of a parent's connection: not ours to read. */
+  if (do_channel_is_inherited (connection->channel))
+    {
+      do_connection_unref (connection);
+      return G_SOURCE_REMOVE;
+    }
 
   if (connection->is_vending)
     {

@@ -476,6 +476,7 @@ corrupting_child (DoChannel *channel, guint32 seed)
   guint8 *page;
 
   prctl (PR_SET_PDEATHSIG, SIGKILL);
+  do_channel_adopt (channel);  /* the parent dropped its copy */
   if (!do_ring_dup_fds (do_channel_get_ring (channel), fds, NULL))
     _exit (2);
   page = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
@@ -496,7 +497,7 @@ corrupting_child (DoChannel *channel, guint32 seed)
           guint32 value = g_rand_boolean (rand) ? g_rand_int (rand)
                                                 : (guint32) g_rand_int_range (rand, 0, RING_SIZE);
           gsize off = g_rand_boolean (rand)
-                        ? 64 + 128 * g_rand_int_range (rand, 0, 2) + 64 * g_rand_int_range (rand, 0, 2)
+                        ? 64 + 192 * g_rand_int_range (rand, 0, 2) + 64 * g_rand_int_range (rand, 0, 2)
                         : 4096 + 4 * g_rand_int_range (rand, 0, RING_SIZE / 4);
 
           memcpy (page + off, &value, sizeof value);

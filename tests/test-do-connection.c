@@ -731,6 +731,59 @@ kill_when_hanging (gpointer data)
 
 /* The server is killed while we are blocked in a call: the call fails with
  * CONNECTION_DIED at once and the died callback runs. */
+/* After fork() the child's copies of the parent's connections are dead:
+ * a call on one fails at once, and a child running its main loop (where
+ * their sources were copied) takes none of the parent's replies, flags
+ * none of its rings and does not shut its sockets down, while the parent
+ * goes on calling.  The child can still connect afresh. */
+static void
+test_fork (void)
+{
+  int port, log, stop[2];
+  pid_t server = fork_server (&port, &log, NULL, FALSE);
+  g_autoptr(DoProxy) proxy = connect_proxy (port);
+  pid_t child;
+  int status;
+
+  g_assert_cmpint (call_add (proxy, 1, 2), ==, 3);
+  g_assert_cmpint (pipe2 (stop, O_CLOEXEC), ==, 0);
+  child = fork ();
+  g_assert_cmpint (child, >=, 0);
+  if (child == 0)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) r = do_proxy_call_sync (proxy, "Add", g_variant_new ("(ii)", 1, 2),
+                                                  DO_CALL_FLAGS_NONE, 5000, NULL, &error);
+      struct pollfd pfd = { .fd = stop[0], .events = POLLIN };
+      gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+      if (r || !g_error_matches (error, DO_ERROR, DO_ERROR_CONNECTION_DIED))
+        _exit (3);
+      while (poll (&pfd, 1, 0) == 0)
+        {
+          g_main_context_iteration (NULL, FALSE);
+          if (g_get_monotonic_time () > deadline)
+            _exit (4);
+        }
+      {
+        g_autoptr(DoProxy) mine = connect_proxy (port);
+        _exit (call_add (mine, 40, 2) == 42 ? 0 : 5);
+      }
+    }
+  for (int i = 0; i < 1000; i++)
+    g_assert_cmpint (call_add (proxy, i, 1), ==, i + 1);
+  g_assert_cmpint (write (stop[1], "s", 1), ==, 1);
+  status = test_wait_child (child, 20000);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_cmpint (call_add (proxy, 20, 22), ==, 42);
+  close (stop[0]);
+  close (stop[1]);
+  close (log);
+  close (port);
+  stop_server (server);
+}
+
 static void
 test_server_killed (void)
 {
@@ -999,6 +1052,7 @@ main (int argc, char **argv)
   g_test_add_func ("/do/connection/concurrent-clients", test_concurrent_clients);
   g_test_add_func ("/do/connection/ring-hammer", test_ring_hammer);
   g_test_add_func ("/do/connection/ring-scribbler", test_ring_scribbler);
+  g_test_add_func ("/do/connection/fork", test_fork);
   g_test_add_func ("/do/connection/server-killed", test_server_killed);
   g_test_add_func ("/do/connection/client-killed", test_client_killed);
   g_test_add_func ("/do/connection/hostile-client", test_hostile_client);
