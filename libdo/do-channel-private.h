@@ -89,6 +89,9 @@ gboolean do_channel_wait_readable (DoChannel *channel, gint64 deadline, GError *
 gboolean do_channel_spin (DoChannel *channel, gint64 deadline);
 gboolean do_channel_has_pending (DoChannel *channel);
 gboolean do_channel_arm (DoChannel *channel);
+/* The ring rings its doorbell again from now on, even with records
+ * waiting (do_ring_rearm()). */
+void do_channel_rearm (DoChannel *channel);
 int do_channel_get_doorbell_fd (DoChannel *channel);   /* -1 without a ring */
 void do_channel_ack_doorbell (DoChannel *channel);
 

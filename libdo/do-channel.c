@@ -213,6 +213,13 @@ do_channel_has_pending (DoChannel *channel)
   return !reads_socket (channel) && (do_ring_is_readable (channel->ring) || has_ahead (channel));
 }
 
+void
+do_channel_rearm (DoChannel *channel)
+{
+  if (channel->ring && !do_channel_is_inherited (channel))
+    do_ring_rearm (channel->ring);
+}
+
 gboolean
 do_channel_arm (DoChannel *channel)
 {

@@ -1588,10 +1588,11 @@ wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancella
   guint n = 3;
 
   /* With a ring the reply often comes within a spin: no sleep at all.
-   * Armed again at once: another thread may be asleep on this ring. */
+   * Rung again at once: we may stop reading before the ring is empty, and
+   * the context's thread may be asleep on its doorbell. */
   if (do_channel_spin (connection->channel, deadline))
     {
-      do_channel_arm (connection->channel);
+      do_channel_rearm (connection->channel);
       return FALSE;
     }
   if (cancellable && (pfd[3].fd = g_cancellable_get_fd (cancellable)) >= 0)

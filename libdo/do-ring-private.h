@@ -131,6 +131,10 @@ gboolean do_ring_arm_socket (DoRing *ring);
 /* The consumer was woken (a wake-up packet): not to be woken again until
  * it arms. */
 void do_ring_set_awake (DoRing *ring);
+/* Counts the consumer as asleep on its doorbell from now on, records
+ * waiting or not: for a reader that may stop before the ring is empty
+ * while another thread of the same consumer sleeps on the doorbell. */
+void do_ring_rearm (DoRing *ring);
 /* The eventfd rung when a record arrives while the consumer does not spin:
  * poll it for G_IO_IN (GMainContext), then do_ring_ack_doorbell() before
  * popping. */

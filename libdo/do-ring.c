@@ -67,6 +67,7 @@ typedef struct {
   guint32 len;
   guint32 kind;
 } RecordHeader;
+G_STATIC_ASSERT (sizeof (RecordHeader) == 8);
 
 /* What the consumer does while it does not spin, so how to wake it. */
 typedef enum {
@@ -74,7 +75,6 @@ typedef enum {
   ON_DOORBELL = 1, /* asleep in poll() on its doorbell */
   ON_SOCKET = 2,   /* blocked in recvmsg() on the socket: wake it there */
 } DoRingSleep;
-G_STATIC_ASSERT (sizeof (RecordHeader) == 8);
 
 struct _DoRing {
   gint ref_count;        /* (atomic) */
@@ -649,6 +649,12 @@ do_ring_arm_socket (DoRing *ring)
   return arm (ring, ON_SOCKET);
 }
 
+void
+do_ring_rearm (DoRing *ring)
+{
+  atomic_store (&ring->rx->consumer_sleeping, ON_DOORBELL);
+}
+
 gboolean
 do_ring_spin (DoRing *ring, gint64 deadline)
 {
@@ -715,7 +721,7 @@ do_ring_wait (DoRing *ring, int fd, gint64 deadline, GError **error)
 
   if (do_ring_spin (ring, deadline))
     {
-      do_ring_arm (ring);  /* our caller may sleep some other way next */
+      do_ring_rearm (ring);  /* our caller may sleep some other way next */
       return TRUE;
     }
   if (!do_poll (pfd, fd >= 0 ? 2 : 1, deadline, error))
