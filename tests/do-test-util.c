@@ -89,26 +89,33 @@ test_wait_child (pid_t pid, int timeout_ms)
   return status;
 }
 
-gchar *
-test_read_all (int fd, int timeout_ms)
+void
+test_read_into (int fd, GString *s, int timeout_ms)
 {
-  GString *s = g_string_new (NULL);
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
 
   for (;;)
     {
       struct pollfd pfd = { .fd = fd, .events = POLLIN };
-      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      gint64 left = MAX (deadline - g_get_monotonic_time (), 0) / 1000;
       char buf[4096];
       ssize_t n;
 
-      if (left <= 0 || poll (&pfd, 1, (int) left) != 1)
+      if (poll (&pfd, 1, (int) left) != 1)
         break;
       n = read (fd, buf, sizeof buf);
       if (n <= 0)
         break;
       g_string_append_len (s, buf, n);
     }
+}
+
+gchar *
+test_read_all (int fd, int timeout_ms)
+{
+  GString *s = g_string_new (NULL);
+
+  test_read_into (fd, s, timeout_ms);
   return g_string_free (s, FALSE);
 }
 

@@ -18,6 +18,9 @@ gboolean test_wait_exit (pid_t pid, int timeout_ms);
 
 /* Reads what is available on @fd within @timeout_ms into a string. */
 gchar *test_read_all (int fd, int timeout_ms);
+/* Appends to @s what @fd gives until EOF or until @timeout_ms has passed
+ * (0: only what is there now). */
+void test_read_into (int fd, GString *s, int timeout_ms);
 
 /* Runs @context until *@flag is TRUE or @timeout_ms passes. */
 gboolean test_iterate_until (GMainContext *context, gboolean *flag, int timeout_ms);
