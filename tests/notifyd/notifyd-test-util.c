@@ -23,16 +23,43 @@ notifyd_test_wait_exit (pid_t pid, int timeout_ms)
   return gone;
 }
 
-void
-notifyd_test_stop_daemon (const gchar *path, int timeout_ms)
+pid_t
+notifyd_test_daemon_pid (const gchar *path)
 {
   g_autofree gchar *pid_path = g_strconcat (path, ".pid", NULL);
   g_autofree gchar *text = NULL;
 
-  if (g_file_get_contents (pid_path, &text, NULL, NULL))
-    {
-      pid_t pid = (pid_t) g_ascii_strtoll (text, NULL, 10);
-      if (pid > 1 && kill (pid, SIGTERM) == 0)
-        g_assert_true (notifyd_test_wait_exit (pid, timeout_ms));
-    }
+  if (!g_file_get_contents (pid_path, &text, NULL, NULL))
+    return 0;
+  return (pid_t) g_ascii_strtoll (text, NULL, 10);
+}
+
+void
+notifyd_test_stop_daemon (const gchar *path, int sig, int timeout_ms)
+{
+  pid_t pid = notifyd_test_daemon_pid (path);
+
+  if (pid > 1 && kill (pid, sig) == 0)
+    g_assert_true (notifyd_test_wait_exit (pid, timeout_ms));
+}
+
+GSubprocess *
+notifyd_test_spawn_child (const gchar *self_exe, GSubprocessFlags flags,
+                          const gchar *notifyd_path, const gchar *const *args)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  if (notifyd_path != NULL)
+    g_subprocess_launcher_setenv (launcher, "PORTER_NOTIFYD", notifyd_path, TRUE);
+  g_ptr_array_add (argv, (gpointer) self_exe);
+  g_ptr_array_add (argv, (gpointer) "--child");
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  return proc;
 }

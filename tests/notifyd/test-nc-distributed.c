@@ -43,21 +43,9 @@ typedef struct {
 static Child *
 child_spawn (const gchar *path, const gchar *const *args)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
   Child *child = g_new0 (Child, 1);
 
-  g_subprocess_launcher_setenv (launcher, "PORTER_NOTIFYD", path, TRUE);
-  g_ptr_array_add (argv, self_exe);
-  g_ptr_array_add (argv, (gpointer) "--child");
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
-  child->proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata,
-                                              &error);
-  g_assert_no_error (error);
+  child->proc = notifyd_test_spawn_child (self_exe, G_SUBPROCESS_FLAGS_STDOUT_PIPE, path, args);
   child->fd = g_unix_input_stream_get_fd (
     G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (child->proc)));
   child->buf = g_string_new (NULL);
@@ -156,7 +144,7 @@ daemon_start (const gchar *leaf, const gchar *max_queue)
 static void
 daemon_stop (gchar *path)
 {
-  notifyd_test_stop_daemon (path, WAIT_MS);
+  notifyd_test_stop_daemon (path, SIGTERM, WAIT_MS);
   g_free (path);
 }
 

@@ -20,7 +20,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +29,8 @@
 
 #include "libdo/do.h"
 #include "libnotecenter/nc.h"
+
+#include "notifyd-test-util.h"
 
 #define WAIT_MS 20000
 
@@ -61,39 +62,6 @@ read_token (int fd)
   return (int) ntohl (net);
 }
 
-static pid_t
-daemon_pid (const gchar *path)
-{
-  g_autofree gchar *pid_path = g_strconcat (path, ".pid", NULL);
-  g_autofree gchar *text = NULL;
-
-  if (!g_file_get_contents (pid_path, &text, NULL, NULL))
-    return 0;
-  return (pid_t) g_ascii_strtoll (text, NULL, 10);
-}
-
-static gboolean
-wait_exit (pid_t pid, int timeout_ms)
-{
-  int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
-  gboolean gone;
-
-  if (pidfd < 0)
-    return errno == ESRCH;
-  gone = wait_readable (pidfd, timeout_ms);
-  close (pidfd);
-  return gone;
-}
-
-static void
-stop_daemon (const gchar *path, int sig)
-{
-  pid_t pid = daemon_pid (path);
-
-  if (pid > 1 && kill (pid, sig) == 0)
-    g_assert_true (wait_exit (pid, WAIT_MS));
-}
-
 /* Starts porter-notifyd on @path with @extra options; returns once it
  * listens (its first process exits then). */
 static void
@@ -122,27 +90,10 @@ private_path (const gchar *leaf)
   return g_build_filename (tmp_dir, leaf, "notifyd", NULL);
 }
 
-/* (The environment is set for the child only: setenv() with the
- * library's thread running is not safe.) */
 static GSubprocess *
 spawn_child (GSubprocessFlags flags, const gchar *const *args, const gchar *env_path)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
-  GSubprocess *proc;
-
-  if (env_path != NULL)
-    g_subprocess_launcher_setenv (launcher, "PORTER_NOTIFYD", env_path, TRUE);
-
-  g_ptr_array_add (argv, self_exe);
-  g_ptr_array_add (argv, (gpointer) "--child");
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
-  proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata, &error);
-  g_assert_no_error (error);
-  return proc;
+  return notifyd_test_spawn_child (self_exe, flags, env_path, args);
 }
 
 static void
@@ -192,20 +143,8 @@ child_wait (GSubprocess *proc)
 static gboolean
 run_child (const gchar *const *args, const gchar *env_path)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GSubprocess) proc = spawn_child (G_SUBPROCESS_FLAGS_NONE, args, env_path);
 
-  if (env_path != NULL)
-    g_subprocess_launcher_setenv (launcher, "PORTER_NOTIFYD", env_path, TRUE);
-  g_ptr_array_add (argv, self_exe);
-  g_ptr_array_add (argv, (gpointer) "--child");
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
-  proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata, &error);
-  g_assert_no_error (error);
   return child_wait (proc);
 }
 
@@ -627,16 +566,16 @@ test_restart (void)
   g_assert_cmpuint (nc_notify_register_file_descriptor ("test.restart", &fd, 0, &token), ==, 0);
   g_assert_cmpuint (nc_notify_register_check ("test.restart", &check_token), ==, 0);
   nc_notify_check (check_token, &check);
-  before = daemon_pid (socket_path);
+  before = notifyd_test_daemon_pid (socket_path);
   g_assert_cmpint (before, >, 0);
   g_assert_cmpint (kill (before, SIGKILL), ==, 0);
-  g_assert_true (wait_exit (before, WAIT_MS));
+  g_assert_true (notifyd_test_wait_exit (before, WAIT_MS));
 
   /* The next call (or our worker, whichever comes first) starts a new
    * daemon and registers again. */
   g_assert_cmpuint (nc_notify_post ("test.restart"), ==, 0);
   g_assert_cmpint (read_token (fd), ==, token);
-  after = daemon_pid (socket_path);
+  after = notifyd_test_daemon_pid (socket_path);
   g_assert_cmpint (after, >, 0);
   g_assert_cmpint (after, !=, before);
   /* A new daemon: the check token reports (at least) once. */
@@ -700,9 +639,9 @@ test_autostart_concurrent (void)
       g_assert_true (child_wait (children[i]));
       g_object_unref (children[i]);
     }
-  g_assert_cmpint (daemon_pid (path), >, 0);
+  g_assert_cmpint (notifyd_test_daemon_pid (path), >, 0);
   g_assert_cmpuint (count_daemons (path), ==, 1);
-  stop_daemon (path, SIGTERM);
+  notifyd_test_stop_daemon (path, SIGTERM, WAIT_MS);
   g_assert_cmpuint (count_daemons (path), ==, 0);
 }
 
@@ -715,7 +654,7 @@ test_slot_limit (void)
 
   start_daemon (path, extra);
   g_assert_true (run_child (args, path));
-  stop_daemon (path, SIGTERM);
+  notifyd_test_stop_daemon (path, SIGTERM, WAIT_MS);
 }
 
 static void
@@ -780,7 +719,7 @@ test_slow_client (void)
     g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
     g_assert_nonnull (strstr (log, "deliveries waiting"));
   }
-  stop_daemon (path, SIGTERM);
+  notifyd_test_stop_daemon (path, SIGTERM, WAIT_MS);
 }
 
 static void
@@ -788,7 +727,7 @@ test_hostile (void)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(DoProxy) proxy = NULL;
-  pid_t pid = daemon_pid (socket_path);
+  pid_t pid = notifyd_test_daemon_pid (socket_path);
   int pipe_fds[2], pair[2], page_fd;
   GRand *rand = g_rand_new_with_seed (42);
   int token, check;
@@ -865,7 +804,7 @@ test_hostile (void)
   close (pair[1]);
 
   /* Still the same daemon, still working. */
-  g_assert_cmpint (daemon_pid (socket_path), ==, pid);
+  g_assert_cmpint (notifyd_test_daemon_pid (socket_path), ==, pid);
   g_assert_cmpint (kill (pid, 0), ==, 0);
   g_assert_cmpuint (nc_notify_register_check ("test.hostile", &token), ==, 0);
   nc_notify_check (token, &check);
@@ -896,7 +835,7 @@ test_fork (void)
         _exit (12);
       _exit (0);
     }
-  g_assert_true (wait_exit (pid, WAIT_MS));
+  g_assert_true (notifyd_test_wait_exit (pid, WAIT_MS));
   g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
   g_assert_true (WIFEXITED (status));
   g_assert_cmpint (WEXITSTATUS (status), ==, 0);
@@ -962,11 +901,11 @@ test_access_refused (void)
         _exit (28);
       _exit (0);
     }
-  g_assert_true (wait_exit (pid, WAIT_MS));
+  g_assert_true (notifyd_test_wait_exit (pid, WAIT_MS));
   g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
   g_assert_true (WIFEXITED (status));
   g_assert_cmpint (WEXITSTATUS (status), ==, 0);
-  stop_daemon (path, SIGTERM);
+  notifyd_test_stop_daemon (path, SIGTERM, WAIT_MS);
   {
     g_autofree gchar *cmd = g_strdup_printf ("rm -rf %s", sys_dir);
     g_assert_true (g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL));
@@ -1030,7 +969,7 @@ main (int argc, char **argv)
   g_test_add_func ("/notify/access-refused", test_access_refused);
   status = g_test_run ();
 
-  stop_daemon (socket_path, SIGTERM);
+  notifyd_test_stop_daemon (socket_path, SIGTERM, WAIT_MS);
   {
     g_autofree gchar *cmd = g_strdup_printf ("rm -rf %s", tmp_dir);
     g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL);

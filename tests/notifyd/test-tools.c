@@ -615,7 +615,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tools/porterctl/bad-arguments", test_porterctl_bad_arguments);
   status = g_test_run ();
 
-  notifyd_test_stop_daemon (socket_path, WAIT_MS);
+  notifyd_test_stop_daemon (socket_path, SIGTERM, WAIT_MS);
   {
     g_autofree gchar *cmd = g_strdup_printf ("rm -rf '%s'", tmp_dir);
     if (system (cmd) != 0)
