@@ -75,6 +75,7 @@
 
 #include "libdo/do.h"
 #include "libnotecenter/nc.h"
+#include "tests/notifyd/notifyd-test-util.h"
 
 #define CONTROL_FD 3
 #define SETUP_TIMEOUT_MS 10000
@@ -1402,38 +1403,23 @@ case_nc_check (const CaseParams *params, gint64 *samples, GError **error)
 static void
 bench_notifyd_stop (void)
 {
-  g_autofree gchar *pid_path = NULL;
-  g_autofree gchar *text = NULL;
+  pid_t pid = bench_notifyd_path ? notifyd_test_daemon_pid (bench_notifyd_path) : 0;
+  g_autofree gchar *dir = NULL;
+  g_autoptr(GDir) entries = NULL;
+  const gchar *entry;
 
-  if (bench_notifyd_path == NULL)
+  /* Once it has exited, its directory can go. */
+  if (pid <= 1 || kill (pid, SIGTERM) < 0 || !notifyd_test_wait_exit (pid, SETUP_TIMEOUT_MS))
     return;
-  pid_path = g_strconcat (bench_notifyd_path, ".pid", NULL);
-  if (g_file_get_contents (pid_path, &text, NULL, NULL))
+  dir = g_path_get_dirname (bench_notifyd_path);
+  if (!(entries = g_dir_open (dir, 0, NULL)))
+    return;
+  while ((entry = g_dir_read_name (entries)))
     {
-      pid_t pid = (pid_t) g_ascii_strtoll (text, NULL, 10);
-      int pidfd = pid > 1 ? (int) syscall (SYS_pidfd_open, pid, 0) : -1;
-
-      /* Once it has exited, its directory can go. */
-      if (pidfd >= 0 && kill (pid, SIGTERM) == 0)
-        {
-          struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-          g_autofree gchar *dir = g_path_get_dirname (bench_notifyd_path);
-          g_autoptr(GDir) entries = NULL;
-          const gchar *entry;
-
-          if (poll (&pfd, 1, SETUP_TIMEOUT_MS) == 1 && (entries = g_dir_open (dir, 0, NULL)))
-            {
-              while ((entry = g_dir_read_name (entries)))
-                {
-                  g_autofree gchar *file = g_build_filename (dir, entry, NULL);
-                  g_unlink (file);
-                }
-              g_rmdir (dir);
-            }
-        }
-      if (pidfd >= 0)
-        close (pidfd);
+      g_autofree gchar *file = g_build_filename (dir, entry, NULL);
+      g_unlink (file);
     }
+  g_rmdir (dir);
 }
 
 /* nc-post-dispatch-N and dbus-signal-N ----------------------------------- */
@@ -1600,16 +1586,13 @@ nc_post (gpointer data, GError **error)
 static gboolean
 case_nc_dispatch (guint n, const CaseParams *params, gint64 *samples, GError **error)
 {
-  g_autofree gchar *pid_path = g_strconcat (bench_notifyd_path, ".pid", NULL);
-  g_autofree gchar *text = NULL;
-
   /* Start the daemon from here, then let it run on any CPU, as the
    * dbus-daemon of dbus-signal-N does (started by an observer, it would
    * share the observers' CPU). */
   if (!nc_post (NULL, error))
     return FALSE;
-  if (pinned && g_file_get_contents (pid_path, &text, NULL, NULL))
-    sched_setaffinity ((pid_t) g_ascii_strtoll (text, NULL, 10), sizeof original_cpus,
+  if (pinned)
+    sched_setaffinity (notifyd_test_daemon_pid (bench_notifyd_path), sizeof original_cpus,
                        &original_cpus);
   return run_dispatch ("nc-observer", NULL, n, nc_post, NULL, params, samples, error);
 }
