@@ -72,6 +72,8 @@ check_inherited (DoChannel *channel, GError **error)
 /* With a ring, a consumer blocked in recvmsg() is woken by this one-byte
  * packet (no wire message is that short); it then reads the ring. */
 #define WAKE_BYTE 'w'
+/* Packets up to this size are encoded on the stack. */
+#define SMALL_PACKET 2048
 
 DoChannel *
 do_channel_new (int fd, GError **error)
@@ -388,12 +390,10 @@ send_packet_locked (DoChannel *channel, struct msghdr *mh, gint64 deadline, GErr
  * reads both paths in order.  A socket send that fails after its marker
  * went in shuts the channel down: the peer would wait for it forever. */
 static gboolean
-send_on_ring (DoChannel *channel, GBytes *packet, struct msghdr *mh,
+send_on_ring (DoChannel *channel, const void *data, gsize size, struct msghdr *mh,
               gint64 deadline, GError **error)
 {
   gboolean ok;
-  gsize size;
-  const void *data = g_bytes_get_data (packet, &size);
 
   g_mutex_lock (&channel->send_lock);
   if (mh->msg_controllen == 0 &&
@@ -427,7 +427,8 @@ do_channel_send (DoChannel *channel,
                  GError **error)
 {
   gboolean ool;
-  g_autoptr(GBytes) packet = NULL;
+  guint8 small[SMALL_PACKET];
+  g_autofree guint8 *large = NULL;
   union {
     char buf[CMSG_FDS_SPACE];
     struct cmsghdr align;
@@ -442,8 +443,10 @@ do_channel_send (DoChannel *channel,
   if (check_inherited (channel, error))
     return FALSE;
   ool = g_variant_get_size (msg->body) > DO_WIRE_INLINE_MAX;
-  packet = do_wire_encode (msg, ool);
-  iov.iov_base = (void *) g_bytes_get_data (packet, &size);
+  size = do_wire_encode_into (msg, ool, small, sizeof small);
+  if (size > sizeof small)
+    do_wire_encode_into (msg, ool, large = g_malloc (size), size);
+  iov.iov_base = large ? large : small;
   iov.iov_len = size;
   if (ool)
     {
@@ -470,7 +473,7 @@ do_channel_send (DoChannel *channel,
     }
 
   if (channel->ring)
-    ok = send_on_ring (channel, packet, &mh, deadline, error);
+    ok = send_on_ring (channel, iov.iov_base, size, &mh, deadline, error);
   else
     {
       g_mutex_lock (&channel->send_lock);

@@ -94,6 +94,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DoMessage, do_message_unref)
  * @ool: encode with the body out of line (the caller sends the body's bytes
  * in a memfd as the last fd). */
 GBytes *do_wire_encode (const DoMessage *msg, gboolean ool);
+/* The same into @buf: returns the encoded size, and writes only when it
+ * is at most @buf_size. */
+gsize do_wire_encode_into (const DoMessage *msg, gboolean ool, guint8 *buf, gsize buf_size);
 
 /* Splits a body `(F..., A)` (fixed-size members, then an array) whose
  * serialised bytes are those of the returned tuple, then those of @array

@@ -32,6 +32,70 @@ do_message_kind_to_string (DoMessageKind kind)
   return names[kind];
 }
 
+/* GLib frees a container type's description with the last value of that
+ * type, and its table of them with the last one: a process passing the
+ * same few signatures back and forth would build them again for every
+ * message (allocations, a string copy, a hash insert, under GLib's lock).
+ * A value of each body signature seen is kept for the process's life; at
+ * most KEPT_TYPES of them, since peers choose signatures.  A signature
+ * kept here has also passed check_signature(). */
+#define KEPT_TYPES 256
+
+static gboolean check_signature (const gchar *sig, GError **error);
+
+G_LOCK_DEFINE_STATIC (kept_types);
+static GHashTable *kept_types;  /* type string -> GVariant of that type */
+
+static gboolean
+type_is_kept (const gchar *sig)
+{
+  gboolean kept;
+
+  G_LOCK (kept_types);
+  kept = kept_types && g_hash_table_contains (kept_types, sig);
+  G_UNLOCK (kept_types);
+  return kept;
+}
+
+static void
+keep_type (const gchar *sig)
+{
+  G_LOCK (kept_types);
+  if (!kept_types)
+    kept_types = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) g_variant_unref);
+  if (g_hash_table_size (kept_types) < KEPT_TYPES && !g_hash_table_contains (kept_types, sig))
+    g_hash_table_insert (kept_types, g_strdup (sig),
+                         g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (sig),
+                                                                      NULL, 0, TRUE,
+                                                                      NULL, NULL)));
+  G_UNLOCK (kept_types);
+}
+
+/* The empty body, "()", shared: calls without arguments and replies without
+ * results are common. */
+static GVariant *
+unit_body (void)
+{
+  static GVariant *unit;
+
+  if (g_once_init_enter (&unit))
+    g_once_init_leave (&unit, g_variant_ref_sink (g_variant_new_tuple (NULL, 0)));
+  return g_variant_ref (unit);
+}
+
+/* A message with its two names in the same block. */
+static DoMessage *
+message_alloc (const gchar *interface, gsize ilen, const gchar *method, gsize mlen)
+{
+  DoMessage *msg = g_malloc0 (sizeof *msg + ilen + 1 + mlen + 1);
+
+  msg->ref_count = 1;
+  msg->interface = memcpy ((gchar *) (msg + 1), interface, ilen + 1);
+  msg->method = memcpy (msg->interface + ilen + 1, method, mlen + 1);
+  return msg;
+}
+
 DoMessage *
 do_message_new (DoMessageKind kind,
                 guint64 object_id,
@@ -39,15 +103,18 @@ do_message_new (DoMessageKind kind,
                 const gchar *method,
                 GVariant *body)
 {
-  DoMessage *msg = g_new0 (DoMessage, 1);
+  DoMessage *msg;
 
-  msg->ref_count = 1;
+  interface = interface ? interface : "";
+  method = method ? method : "";
+  msg = message_alloc (interface, strlen (interface), method, strlen (method));
   msg->kind = kind;
   msg->object_id = object_id;
-  msg->interface = g_strdup (interface ? interface : "");
-  msg->method = g_strdup (method ? method : "");
-  msg->body = body ? g_variant_ref_sink (body) : g_variant_ref_sink (g_variant_new ("()"));
+  msg->body = body ? g_variant_ref_sink (body) : unit_body ();
   g_return_val_if_fail (g_variant_is_of_type (msg->body, G_VARIANT_TYPE_TUPLE), msg);
+  if (!type_is_kept (g_variant_get_type_string (msg->body)) &&
+      check_signature (g_variant_get_type_string (msg->body), NULL))
+    keep_type (g_variant_get_type_string (msg->body));
   return msg;
 }
 
@@ -100,8 +167,6 @@ do_message_unref (DoMessage *msg)
     if (msg->fds[i] >= 0)
       close (msg->fds[i]);
   g_free (msg->fds);
-  g_free (msg->interface);
-  g_free (msg->method);
   g_variant_unref (msg->body);
   g_free (msg);
 }
@@ -135,15 +200,15 @@ do_message_take_fds (DoMessage *msg, int *fds, guint n_fds, GError **error)
   return TRUE;
 }
 
-GBytes *
-do_wire_encode (const DoMessage *msg, gboolean ool)
+gsize
+do_wire_encode_into (const DoMessage *msg, gboolean ool, guint8 *buf, gsize buf_size)
 {
   const gchar *sig = g_variant_get_type_string (msg->body);
   gsize ilen = strlen (msg->interface), mlen = strlen (msg->method), slen = strlen (sig);
   gsize body_len = g_variant_get_size (msg->body);
-  gsize head = align8 (sizeof (DoWireHeader) + ilen + 1 + mlen + 1 + slen + 1);
+  gsize strings = sizeof (DoWireHeader) + ilen + 1 + mlen + 1 + slen + 1;
+  gsize head = align8 (strings);
   gsize total = head + (ool ? 0 : body_len);
-  guint8 *buf = g_malloc0 (total);
   DoWireHeader h = {
     .magic = GUINT32_TO_LE (DO_WIRE_MAGIC),
     .kind = msg->kind,
@@ -159,14 +224,27 @@ do_wire_encode (const DoMessage *msg, gboolean ool)
   };
   guint8 *p = buf + sizeof h;
 
+  if (buf_size < total)
+    return total;
   memcpy (buf, &h, sizeof h);
   memcpy (p, msg->interface, ilen + 1);
   p += ilen + 1;
   memcpy (p, msg->method, mlen + 1);
   p += mlen + 1;
   memcpy (p, sig, slen + 1);
+  memset (buf + strings, 0, head - strings);
   if (!ool)
     g_variant_store (msg->body, buf + head);
+  return total;
+}
+
+GBytes *
+do_wire_encode (const DoMessage *msg, gboolean ool)
+{
+  gsize total = do_wire_encode_into (msg, ool, NULL, 0);
+  guint8 *buf = g_malloc (total);
+
+  do_wire_encode_into (msg, ool, buf, total);
   return g_bytes_new_take (buf, total);
 }
 
@@ -389,21 +467,42 @@ do_wire_body_split (GVariant *body, GVariant **array)
   return prefix;
 }
 
-/* g_variant_is_normal_form(), without its cost on bulk data: it checks an
+/* An array of a fixed-size basic type is normal when its size is a
+ * multiple of its element's and, for `ab`, every element is 0 or 1. */
+static gboolean
+basic_array_is_normal (const guint8 *a, gsize asize, const GVariantType *elem, gsize esize)
+{
+  if (asize % esize != 0)
+    return FALSE;
+  if (g_variant_type_equal (elem, G_VARIANT_TYPE_BOOLEAN))
+    for (gsize i = 0; i < asize; i++)
+      if (a[i] > 1)
+        return FALSE;
+  return TRUE;
+}
+
+/* g_variant_is_normal_form(), without its cost on arrays: it checks an
  * array of a fixed-size basic type element by element (a second for 64 MiB
- * of `ay`).  A body `(F..., aT)` (fixed-size members, then such an array,
- * the shape of bulk transfers) is checked here instead: its members before
- * the array are normal, its bytes up to the array are exactly what they
- * serialise to, and the array's size is a multiple of its element's (every
- * `ab` element 0 or 1).  Any other body goes to GLib. */
+ * of `ay`, a microsecond for 64 bytes).  A body `(aT)` of such an array,
+ * and a large body `(F..., aT)` (fixed-size members, then the array: the
+ * shape of bulk transfers), are checked here instead: the members before
+ * the array are normal, the bytes up to the array are exactly what they
+ * serialise to, and the array is checked as basic_array_is_normal() says.
+ * Any other body goes to GLib. */
 static gboolean
 body_is_normal (GVariant *body)
 {
   g_autoptr(GVariant) array = NULL;
   g_autoptr(GVariant) prefix = NULL;
-  const GVariantType *elem;
+  const GVariantType *type = g_variant_get_type (body), *elem;
   const guint8 *data = g_variant_get_data (body), *a;
   gsize size = g_variant_get_size (body), esize, asize, plen;
+
+  /* `(aT)`, the array alone: its bytes are the array's. */
+  if (g_variant_type_n_items (type) == 1 &&
+      g_variant_type_is_array (g_variant_type_first (type)) &&
+      (esize = fixed_basic_size (elem = g_variant_type_element (g_variant_type_first (type)))))
+    return basic_array_is_normal (data, size, elem, esize);
 
   if (size < 4096 || !(prefix = do_wire_body_split (body, &array)) ||
       !(esize = fixed_basic_size (elem = g_variant_type_element (g_variant_get_type (array)))))
@@ -411,12 +510,9 @@ body_is_normal (GVariant *body)
 
   a = g_variant_get_data (array);
   asize = g_variant_get_size (array);
-  if (asize % esize != 0 || (asize > 0 && (a < data || a + asize != data + size)))
+  if ((asize > 0 && (a < data || a + asize != data + size)) ||
+      !basic_array_is_normal (a, asize, elem, esize))
     return FALSE;
-  if (g_variant_type_equal (elem, G_VARIANT_TYPE_BOOLEAN))
-    for (gsize i = 0; i < asize; i++)
-      if (a[i] > 1)
-        return FALSE;
 
   /* A tree of the body's members: normal when each of them is. */
   if (!g_variant_is_normal_form (prefix))
@@ -503,8 +599,13 @@ do_wire_decode (const guint8 *data,
                    "invalid interface or method name");
       goto fail;
     }
-  if (!check_signature (sig, error) ||
-      !check_kind (&h, method, sig, n_user_fds, error))
+  if (!type_is_kept (sig))
+    {
+      if (!check_signature (sig, error))
+        goto fail;
+      keep_type (sig);
+    }
+  if (!check_kind (&h, method, sig, n_user_fds, error))
     goto fail;
 
   offset = align8 (offset);
@@ -532,10 +633,12 @@ do_wire_decode (const guint8 *data,
                        h.body_len, offset > size ? 0 : size - offset);
           goto fail;
         }
-      bytes = g_bytes_new (data + offset, h.body_len);
+      if (h.body_len > 0 || strcmp (sig, "()") != 0)
+        bytes = g_bytes_new (data + offset, h.body_len);
     }
 
-  body = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (sig), bytes, FALSE));
+  body = bytes ? g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (sig), bytes, FALSE))
+               : unit_body ();
   if (!body_is_normal (body))
     {
       g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
@@ -543,15 +646,12 @@ do_wire_decode (const guint8 *data,
       goto fail;
     }
 
-  msg = g_new0 (DoMessage, 1);
-  msg->ref_count = 1;
+  msg = message_alloc (interface, h.interface_len, method, h.method_len);
   msg->kind = h.kind;
   msg->flags = h.flags;
   msg->serial = h.serial;
   msg->reply_serial = h.reply_serial;
   msg->object_id = h.object_id;
-  msg->interface = g_strdup (interface);
-  msg->method = g_strdup (method);
   msg->body = g_steal_pointer (&body);
   if (n_user_fds > 0)
     {

@@ -599,11 +599,67 @@ test_bulk_normal_form (void)
   g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
   g_clear_error (&error);
 
+  /* Small bodies of an array alone are checked the same way. */
+  memcpy (b, (const guint8[]) { 0, 1, 1 }, 3);
+  msg = roundtrip_raw_body ("(ab)", b, 3, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&msg, do_message_unref);
+  b[2] = 2;
+  msg = roundtrip_raw_body ("(ab)", b, 3, &error);
+  g_assert_null (msg);
+  g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
+  g_clear_error (&error);
+  msg = roundtrip_raw_body ("(at)", b, 12, &error);
+  g_assert_null (msg);
+  g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
+  g_clear_error (&error);
+
   /* (ay): any bytes. */
   memset (b, 0xff, len);
   msg = roundtrip_raw_body ("(ay)", b, len, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (g_variant_get_size (msg->body), ==, len);
+}
+
+/* Signatures seen are remembered, a bounded number of them: far more
+ * distinct ones than that still decode, and a signature that is not a
+ * D-Bus tuple type is still refused after them. */
+static void
+test_many_signatures (void)
+{
+  static const guint8 zeros[16];
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoMessage) bad = NULL;
+
+  for (guint k = 0; k < 600; k++)
+    {
+      g_autoptr(GString) sig = g_string_new ("(");
+      g_autoptr(GVariant) empty = NULL;
+      g_autoptr(GVariant) body = NULL;
+      g_autoptr(DoMessage) msg = NULL;
+      g_autoptr(DoMessage) back = NULL;
+      g_autoptr(GBytes) packet = NULL;
+
+      g_string_append_c (sig, "syux"[k / 150]);
+      for (guint i = 0; i <= k % 150; i++)
+        g_string_append_c (sig, 'i');
+      g_string_append_c (sig, ')');
+      empty = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (sig->str), NULL, 0,
+                                                           FALSE, NULL, NULL));
+      body = g_variant_get_normal_form (empty);
+      msg = do_message_new (DO_MESSAGE_CALL, 1, NULL, "Put", g_variant_ref (body));
+      msg->serial = 1;
+      packet = do_wire_encode (msg, FALSE);
+      back = do_wire_decode (g_bytes_get_data (packet, NULL), g_bytes_get_size (packet),
+                             NULL, 0, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_variant_equal (back->body, body));
+    }
+
+  /* "(mi)": a GVariant type, not a D-Bus one. */
+  bad = roundtrip_raw_body ("(mi)", zeros, 0, &error);
+  g_assert_null (bad);
+  g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
 }
 
 /* A body of fixed-size members then an array is the bytes of its prefix,
@@ -700,6 +756,7 @@ main (int argc, char **argv)
   g_test_add_func ("/do/channel/ring/corrupting-peer", test_corrupting_peer);
   g_test_add_func ("/do/wire/bulk-normal-form", test_bulk_normal_form);
   g_test_add_func ("/do/wire/body-split", test_body_split);
+  g_test_add_func ("/do/wire/many-signatures", test_many_signatures);
   g_test_add_func ("/do/channel/out-of-line", test_out_of_line);
   return g_test_run ();
 }
