@@ -633,7 +633,8 @@ do_wire_decode (const guint8 *data,
                        h.body_len, offset > size ? 0 : size - offset);
           goto fail;
         }
-      if (h.body_len > 0 || strcmp (sig, "()") != 0)
+      /* "()" serialises to one zero byte. */
+      if (h.body_len != 1 || data[offset] != 0 || strcmp (sig, "()") != 0)
         bytes = g_bytes_new (data + offset, h.body_len);
     }
 

@@ -621,6 +621,25 @@ test_bulk_normal_form (void)
   g_assert_cmpuint (g_variant_get_size (msg->body), ==, len);
 }
 
+/* The empty body, shared by every message without arguments, is the one
+ * zero byte "()" serialises to, and nothing else. */
+static void
+test_empty_body (void)
+{
+  static const guint8 zero[1] = { 0 }, one[1] = { 1 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoMessage) msg = roundtrip_raw_body ("()", zero, 1, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_type_string (msg->body), ==, "()");
+  g_assert_true (g_variant_is_normal_form (msg->body));
+  g_clear_pointer (&msg, do_message_unref);
+
+  msg = roundtrip_raw_body ("()", one, 1, &error);
+  g_assert_null (msg);
+  g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
+}
+
 /* Signatures seen are remembered, a bounded number of them: far more
  * distinct ones than that still decode, and a signature that is not a
  * D-Bus tuple type is still refused after them. */
@@ -757,6 +776,7 @@ main (int argc, char **argv)
   g_test_add_func ("/do/wire/bulk-normal-form", test_bulk_normal_form);
   g_test_add_func ("/do/wire/body-split", test_body_split);
   g_test_add_func ("/do/wire/many-signatures", test_many_signatures);
+  g_test_add_func ("/do/wire/empty-body", test_empty_body);
   g_test_add_func ("/do/channel/out-of-line", test_out_of_line);
   return g_test_run ();
 }

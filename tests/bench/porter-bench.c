@@ -92,6 +92,7 @@ static const gchar bench_xml[] =
   "      <arg type='i' name='b' direction='in'/>"
   "      <arg type='i' name='sum' direction='out'/>"
   "    </method>"
+  "    <method name='Ping'/>"
   "    <method name='Log'>"
   "      <arg type='ay' name='data' direction='in'/>"
   "      <annotation name='org.freedesktop.DBus.Method.NoReply' value='true'/>"
@@ -518,6 +519,8 @@ porter_add (DoObject      *object,
     }
   if (g_strcmp0 (method, "Count") == 0)
     return g_variant_new ("(t)", logged);
+  if (g_strcmp0 (method, "Ping") == 0)
+    return g_variant_new ("()");
   if (g_strcmp0 (method, "Size") == 0)
     {
       g_autoptr(GVariant) data = g_variant_get_child_value (parameters, 0);
@@ -651,29 +654,35 @@ porter_open (PorterPeer *peer, gboolean shm, GError **error)
   return TRUE;
 }
 
+/* Add(i, 7) -> (i + 7), checked; or with @null_call, Ping() -> (). */
 static gboolean
-porter_rtt (PorterPeer *peer, const CaseParams *params, gint64 *samples, GError **error)
+porter_rtt (PorterPeer *peer, const CaseParams *params, gboolean null_call,
+            gint64 *samples, GError **error)
 {
   for (guint i = 0; i < params->warmup + params->iterations; i++)
     {
       gint32 a = (gint32) i, b = 7, sum = 0;
+      const gchar *reply_type = null_call ? "()" : "(i)";
       gint64 t0 = now_ns ();
       g_autoptr(GVariant) reply =
-        do_proxy_call_sync (peer->proxy, "Add", g_variant_new ("(ii)", a, b),
-                            DO_CALL_FLAGS_NONE, -1, NULL, error);
+        null_call ? do_proxy_call_sync (peer->proxy, "Ping", NULL,
+                                        DO_CALL_FLAGS_NONE, -1, NULL, error)
+                  : do_proxy_call_sync (peer->proxy, "Add", g_variant_new ("(ii)", a, b),
+                                        DO_CALL_FLAGS_NONE, -1, NULL, error);
       gint64 t1 = now_ns ();
 
       if (!reply)
         return FALSE;
-      if (!g_variant_is_of_type (reply, G_VARIANT_TYPE ("(i)")))
+      if (!g_variant_is_of_type (reply, G_VARIANT_TYPE (reply_type)))
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                       "reply of type %s, expected (i)",
-                       g_variant_get_type_string (reply));
+                       "reply of type %s, expected %s",
+                       g_variant_get_type_string (reply), reply_type);
           return FALSE;
         }
-      g_variant_get (reply, "(i)", &sum);
-      if (sum != a + b)
+      if (!null_call)
+        g_variant_get (reply, "(i)", &sum);
+      if (!null_call && sum != a + b)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                        "%d + %d gave %d", a, b, sum);
@@ -690,18 +699,21 @@ static gboolean
 case_porter_call (const CaseParams *params, gint64 *samples, GError **error)
 {
   PorterPeer peer = { .ctl = -1 };
-  gboolean ok = porter_open (&peer, FALSE, error) && porter_rtt (&peer, params, samples, error);
+  gboolean ok = porter_open (&peer, FALSE, error) &&
+                porter_rtt (&peer, params, FALSE, samples, error);
 
   porter_close (&peer);
   return ok;
 }
 
-/* porter-shm-rtt: the same over the shared-memory fast path. */
+/* porter-shm-rtt: a null call over the shared-memory fast path;
+ * porter-shm-add-rtt: Add over it, as porter-call-rtt. */
 static gboolean
-case_porter_shm (const CaseParams *params, gint64 *samples, GError **error)
+porter_shm (const CaseParams *params, gboolean null_call, gint64 *samples, GError **error)
 {
   PorterPeer peer = { .ctl = -1 };
-  gboolean ok = porter_open (&peer, TRUE, error) && porter_rtt (&peer, params, samples, error);
+  gboolean ok = porter_open (&peer, TRUE, error) &&
+                porter_rtt (&peer, params, null_call, samples, error);
 
   if (ok && !do_connection_uses_shm (peer.conn))
     {
@@ -710,6 +722,18 @@ case_porter_shm (const CaseParams *params, gint64 *samples, GError **error)
     }
   porter_close (&peer);
   return ok;
+}
+
+static gboolean
+case_porter_shm (const CaseParams *params, gint64 *samples, GError **error)
+{
+  return porter_shm (params, TRUE, samples, error);
+}
+
+static gboolean
+case_porter_shm_add (const CaseParams *params, gint64 *samples, GError **error)
+{
+  return porter_shm (params, FALSE, samples, error);
 }
 
 /* porter-oneway-throughput: 64-byte oneway calls, timed per batch. */
@@ -1672,6 +1696,7 @@ static Case cases[] = {
   { "floor-seqpacket-samecore-rtt", case_floor_seqpacket_samecore, 20000, { 0, 0, 0 }, FALSE },
   { "porter-shm-rtt", case_porter_shm, 20000, { 0, 0, 0 }, FALSE },
   { "porter-shm-samecore-rtt", case_porter_shm_samecore, 20000, { 0, 0, 0 }, FALSE },
+  { "porter-shm-add-rtt", case_porter_shm_add, 20000, { 0, 0, 0 }, FALSE },
   { "porter-oneway-throughput", case_porter_oneway, 1000000, { 0, 0, 0 }, FALSE },
   { "floor-memcpy-64mib", case_floor_memcpy, 50, { 0, 0, 0 }, FALSE, 50 },
   { "porter-bulk-64mib", case_porter_bulk, 50, { 0, 0, 0 }, FALSE, 50 },
@@ -1750,7 +1775,9 @@ main (int argc, char **argv)
   g_option_context_set_summary (context,
     "Times the same Add(ii)->(i) round trip between two processes over a raw\n"
     "SEQPACKET socketpair, over Porter and over GDBus through a private\n"
-    "dbus-daemon. Prints one JSON object per case, then the ratios.");
+    "dbus-daemon; a null call and Add over Porter's shared-memory rings;\n"
+    "oneway calls, bulk arguments and notifications. Prints one JSON object\n"
+    "per case, then the ratios.");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -1857,6 +1884,7 @@ main (int argc, char **argv)
   print_ratio (ratios, "porter-typed-rtt", "porter-call-rtt");
   print_ratio (ratios, "porter-shm-rtt", "floor-shm-spin-rtt");
   print_ratio (ratios, "floor-seqpacket-rtt", "porter-shm-rtt");
+  print_ratio (ratios, "porter-shm-add-rtt", "floor-shm-spin-rtt");
   print_ratio (ratios, "porter-shm-samecore-rtt", "floor-seqpacket-samecore-rtt");
   print_ratio (ratios, "floor-memcpy-64mib", "porter-bulk-64mib");
   print_ratio (ratios, "dbus-signal-1", "nc-post-dispatch-1");
