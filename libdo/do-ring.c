@@ -682,10 +682,14 @@ do_ring_spin (DoRing *ring, gint64 deadline)
   end = start + budget;
   if (deadline >= 0)
     end = MIN (end, deadline * 1000);
-  while (!(found = do_ring_is_readable (ring)))
+  /* The head is looked at after every pause, the clock less often. */
+  while (!found)
     {
-      for (guint i = 0; i < 32; i++)
-        cpu_relax ();
+      for (guint i = 0; i < 16 && !found; i++)
+        {
+          cpu_relax ();
+          found = do_ring_is_readable (ring);
+        }
       now = now_ns ();
       if (now >= end)
         break;
