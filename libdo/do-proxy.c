@@ -195,7 +195,7 @@ do_object_call_sync (DoObject      *proxy,
   g_return_val_if_fail (proxy != NULL, NULL);
   g_return_val_if_fail (do_object_is_proxy (proxy), NULL);
   g_return_val_if_fail (method != NULL, NULL);
-  g_return_val_if_fail (parameters == NULL || g_variant_is_of_type (parameters, G_VARIANT_TYPE_TUPLE), NULL);
+  g_return_val_if_fail (parameters == NULL || g_variant_get_type_string (parameters)[0] == '(', NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (out_fd_list)
@@ -206,7 +206,7 @@ do_object_call_sync (DoObject      *proxy,
     return NULL;
 
   if (flags & DO_CALL_FLAGS_ONEWAY)
-    return _do_connection_send_call (connection, msg, NULL, error) ? g_variant_ref_sink (g_variant_new ("()")) : NULL;
+    return _do_connection_send_call (connection, msg, NULL, error) ? do_wire_empty_body () : NULL;
 
   deadline = _do_deadline_after (_do_effective_timeout (timeout_ms, connection->reply_timeout_ms));
   p.serial = msg->serial;

@@ -80,6 +80,8 @@ DoMessage *do_message_new (DoMessageKind kind,
                            const gchar *interface,
                            const gchar *method,
                            GVariant *body);          /* NULL means "()"; sunk */
+/* A reference to the one shared empty body, "()". */
+GVariant *do_wire_empty_body (void);
 DoMessage *do_message_new_error (guint32 reply_serial,
                                  const GError *error);
 DoMessage *do_message_ref (DoMessage *msg);

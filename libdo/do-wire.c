@@ -49,11 +49,17 @@ static GHashTable *kept_types;  /* type string -> GVariant of that type */
 static gboolean
 type_is_kept (const gchar *sig)
 {
+  /* Most threads send and receive one signature after another. */
+  static _Thread_local gchar last[DO_WIRE_MAX_SIGNATURE + 1];
   gboolean kept;
 
+  if (strcmp (sig, last) == 0)
+    return TRUE;
   G_LOCK (kept_types);
   kept = kept_types && g_hash_table_contains (kept_types, sig);
   G_UNLOCK (kept_types);
+  if (kept && strlen (sig) < sizeof last)
+    strcpy (last, sig);
   return kept;
 }
 
@@ -72,10 +78,8 @@ keep_type (const gchar *sig)
   G_UNLOCK (kept_types);
 }
 
-/* The empty body, "()", shared: calls without arguments and replies without
- * results are common. */
-static GVariant *
-unit_body (void)
+GVariant *
+do_wire_empty_body (void)
 {
   static GVariant *unit;
 
@@ -110,8 +114,8 @@ do_message_new (DoMessageKind kind,
   msg = message_alloc (interface, strlen (interface), method, strlen (method));
   msg->kind = kind;
   msg->object_id = object_id;
-  msg->body = body ? g_variant_ref_sink (body) : unit_body ();
-  g_return_val_if_fail (g_variant_is_of_type (msg->body, G_VARIANT_TYPE_TUPLE), msg);
+  msg->body = body ? g_variant_ref_sink (body) : do_wire_empty_body ();
+  g_return_val_if_fail (g_variant_get_type_string (msg->body)[0] == '(', msg);
   if (!type_is_kept (g_variant_get_type_string (msg->body)) &&
       check_signature (g_variant_get_type_string (msg->body), NULL))
     keep_type (g_variant_get_type_string (msg->body));
@@ -639,7 +643,7 @@ do_wire_decode (const guint8 *data,
     }
 
   body = bytes ? g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (sig), bytes, FALSE))
-               : unit_body ();
+               : do_wire_empty_body ();
   if (!body_is_normal (body))
     {
       g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
