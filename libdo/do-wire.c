@@ -226,11 +226,12 @@ do_wire_encode_into (const DoMessage *msg, gboolean ool, guint8 *buf, gsize buf_
     .signature_len = GUINT16_TO_LE (slen),
     .body_len = GUINT64_TO_LE (body_len),
   };
-  guint8 *p = buf + sizeof h;
+  guint8 *p;
 
   if (buf_size < total)
     return total;
   memcpy (buf, &h, sizeof h);
+  p = buf + sizeof h;
   memcpy (p, msg->interface, ilen + 1);
   p += ilen + 1;
   memcpy (p, msg->method, mlen + 1);
