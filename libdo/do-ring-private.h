@@ -144,6 +144,10 @@ void do_ring_ack_doorbell (DoRing *ring);
  * record waits, @fd is readable or @deadline passes (DO_ERROR_TIMED_OUT). */
 gboolean do_ring_wait (DoRing *ring, int fd, gint64 deadline, GError **error);
 
+/* Tests only: called by a push that found its consumer asleep on the
+ * socket, just before it decides on a wake-up (a consumer may act there). */
+extern void (*_do_ring_test_before_wake) (DoRing *ring);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DoRing, do_ring_unref)
 
 G_END_DECLS

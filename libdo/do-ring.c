@@ -458,11 +458,17 @@ copy_in (DoRing *ring, guint32 pos, const void *data, gsize len)
   memcpy (ring->tx_data, (const guint8 *) data + first, len - first);
 }
 
-/* Whether the consumer needs a wake-up on the socket for what we just
- * pushed.  One that has not read since our last one is still to wake (or
- * is awake: it reads up to the head before it sleeps again) and needs no
- * other; the byte count rules out a tail that went round to the same
- * value. */
+/* Whether the consumer needs a wake-up on the socket for the record of
+ * @record bytes we just pushed.  Our last wake-up went out for a record
+ * the consumer reads right after it: while its tail is still at that
+ * record's start, that wake-up is unread (or read, and the consumer is
+ * about to take the record, awake: it reads up to the head before it
+ * sleeps again), and no other is needed.  The record's start, not the tail
+ * seen now: a consumer may already have taken the record (its arm found
+ * it), and then reads that wake-up with nothing to take, and sleeps again.
+ * The byte count rules out a tail that went round to the same value. */
+void (*_do_ring_test_before_wake) (DoRing *ring);
+
 static gboolean
 wake_on_socket (DoRing *ring, guint32 record)
 {
@@ -474,7 +480,7 @@ wake_on_socket (DoRing *ring, guint32 record)
   if (pending)
     return FALSE;
   ring->tx_woke = TRUE;
-  ring->tx_wake_tail = tail;
+  ring->tx_wake_tail = ring->tx_head - record;
   ring->tx_since_wake = record;
   return TRUE;
 }
@@ -541,6 +547,8 @@ push_record (DoRing *ring, guint32 kind, const void *data, gsize len,
     case ON_SOCKET:
       if (wake_socket)
         {
+          if (G_UNLIKELY (_do_ring_test_before_wake))
+            _do_ring_test_before_wake (ring);
           *wake_socket = wake_on_socket (ring, record);
           break;
         }

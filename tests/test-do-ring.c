@@ -576,11 +576,65 @@ test_peer_killed_while_full (void)
   close (bp.sock);
 }
 
+/* A consumer may take a record between its push and the producer's
+ * wake-up decision (its arm saw the record).  The wake-up then reaches it
+ * with nothing to read; the next record, once it sleeps again, must still
+ * wake it. */
+static DoRing *early_consumer;
+
+static void
+take_before_wake (DoRing *producer)
+{
+  g_autoptr(GError) error = NULL;
+  guint8 buf[SMALL];
+  gsize len;
+
+  g_assert_true (do_ring_arm_socket (early_consumer));
+  g_assert_cmpint (do_ring_pop (early_consumer, buf, sizeof buf, &len, &error), ==,
+                   DO_RING_MESSAGE);
+  g_assert_no_error (error);
+}
+
+static void
+test_wake_after_early_take (void)
+{
+  g_autoptr(GError) error = NULL;
+  guint8 buf[64];
+  gboolean wake = FALSE;
+  Pair p;
+
+  pair_init (&p, SMALL);
+  fill (buf, sizeof buf, 1);
+  g_assert_false (do_ring_arm_socket (p.b));  /* empty: asleep on the socket */
+
+  early_consumer = p.b;
+  _do_ring_test_before_wake = take_before_wake;
+  g_assert_true (do_ring_push (p.a, buf, sizeof buf, -1, -1, &wake, &error));
+  _do_ring_test_before_wake = NULL;
+  g_assert_no_error (error);
+  g_assert_true (wake);
+
+  /* The consumer reads that wake-up, finds nothing, and sleeps again. */
+  do_ring_set_awake (p.b);
+  g_assert_false (do_ring_arm_socket (p.b));
+  g_assert_true (do_ring_push (p.a, buf, sizeof buf, -1, -1, &wake, &error));
+  g_assert_no_error (error);
+  g_assert_true (wake);
+
+  /* Woken, it has not read yet: a further record needs no other wake-up. */
+  g_assert_true (do_ring_push (p.a, buf, sizeof buf, -1, -1, &wake, &error));
+  g_assert_false (wake);
+  expect_message (p.b, sizeof buf, 1);
+  expect_message (p.b, sizeof buf, 1);
+  pair_clear (&p);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/do/ring/basic", test_basic);
+  g_test_add_func ("/do/ring/wake-after-early-take", test_wake_after_early_take);
   g_test_add_func ("/do/ring/wrap-around", test_wrap_around);
   g_test_add_func ("/do/ring/too-big", test_too_big);
   g_test_add_func ("/do/ring/full-deadline", test_full_deadline);
