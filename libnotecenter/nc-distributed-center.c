@@ -504,7 +504,6 @@ read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
                     guint *n_observers)
 {
   const guint8 *data = center->packet;
-  g_autoptr(GVariant) message = NULL;
   g_autoptr(GVariant) user_info = NULL;
   gssize len = _nc_delivery_recv (center->delivery_fd, center->packet, PACKET_MAX,
                                   MSG_TRUNC, hung_up);
@@ -516,10 +515,8 @@ read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
     return FALSE;
   if (len > PACKET_MAX)
     return packet_refused ("a packet larger than any notification", hung_up);
-  message = _nc_delivery_parse (data, len, &n, &why);
-  if (message == NULL)
+  if (!_nc_delivery_parse (data, len, &n, &name, &sender, &user_info, &why))
     return packet_refused (why, hung_up);
-  g_variant_get (message, "(&s&s@a{sv})", &name, &sender, &user_info);
 
   for (guint32 i = 0; i < n; i++)
     {
@@ -532,9 +529,7 @@ read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
         observers[(*n_observers)++] = observer_ref (observer);
     }
   if (*n_observers > 0)
-    *notification = nc_notification_new (name, sender[0] != '\0' ? sender : NULL,
-                                         g_variant_n_children (user_info) > 0 ? user_info
-                                                                               : NULL);
+    *notification = nc_notification_new (name, sender[0] != '\0' ? sender : NULL, user_info);
   return TRUE;
 }
 
