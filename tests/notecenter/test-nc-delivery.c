@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <libnotecenter/nc.h>
 #include "libnotecenter/nc-notify-private.h"
+#include "nc-delivery-check.h"
 
 #include <string.h>
 
@@ -112,62 +113,19 @@ test_malformed (void)
   expect_refused (bad_info, 0, "normal form");
 }
 
-/* What a delivery's message means, read by GLib alone: what the parser
- * must agree with, on any bytes. */
-static gboolean
-reference_parse (const guint8 *data, gsize len, gchar **name, gchar **sender,
-                 GVariant **user_info)
-{
-  g_autoptr(GVariant) message = NULL;
-
-  message = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(ssa{sv})"),
-                                                          g_bytes_new (data, len), FALSE));
-  if (!g_variant_is_normal_form (message))
-    return FALSE;
-  g_variant_get (message, "(ss@a{sv})", name, sender, user_info);
-  if ((*name)[0] == '\0')
-    {
-      g_clear_pointer (name, g_free);
-      g_clear_pointer (sender, g_free);
-      g_clear_pointer (user_info, g_variant_unref);
-      return FALSE;
-    }
-  if (g_variant_n_children (*user_info) == 0)
-    g_clear_pointer (user_info, g_variant_unref);
-  return TRUE;
-}
-
-/* Parses @message, less its last @cut bytes, both ways; FALSE (with the
- * reason logged) if the two disagree. */
+/* @message, less its last @cut bytes, in a packet for one observer:
+ * FALSE (with the difference logged) if the parser and GLib disagree. */
 static gboolean
 same_as_glib (GByteArray *message, gsize cut)
 {
   g_autoptr(GByteArray) packet = packet_new (1, 1, NULL);
-  g_autoptr(GVariant) user_info = NULL, ref_info = NULL;
-  g_autofree gchar *ref_name = NULL, *ref_sender = NULL;
-  const gchar *why = NULL, *name = NULL, *sender = NULL;
-  gboolean ok, ref_ok;
-  guint32 n = 0;
+  g_autofree gchar *why = NULL;
 
   g_byte_array_append (packet, message->data, message->len - cut);
-  ok = _nc_delivery_parse (packet->data, packet->len, &n, &name, &sender, &user_info, &why);
-  ref_ok = reference_parse (message->data, message->len - cut, &ref_name, &ref_sender,
-                            &ref_info);
-  if (ok != ref_ok)
-    {
-      g_test_message ("parsed %d, GLib %d, cut %" G_GSIZE_FORMAT ", why %s", ok, ref_ok,
-                      cut, why);
-      return FALSE;
-    }
-  if (ok && (g_strcmp0 (name, ref_name) != 0 || g_strcmp0 (sender, ref_sender) != 0 ||
-             (user_info == NULL) != (ref_info == NULL) ||
-             (user_info != NULL && !g_variant_equal (user_info, ref_info))))
-    {
-      g_test_message ("parsed ('%s', '%s'), GLib ('%s', '%s')", name, sender, ref_name,
-                      ref_sender);
-      return FALSE;
-    }
-  return TRUE;
+  if (nc_delivery_check (packet->data, packet->len, NULL, &why))
+    return TRUE;
+  g_test_message ("cut %" G_GSIZE_FORMAT ": %s", cut, why);
+  return FALSE;
 }
 
 /* Every byte of @text's message (or, when @window is not 0, the first and
