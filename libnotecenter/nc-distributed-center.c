@@ -30,6 +30,7 @@
 #include "nc-notify-private.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -53,7 +54,8 @@ struct _NcDistributedObserver {
   NcSuspensionBehavior behavior; /* immutable */
   GMainContext *context;      /* strong; immutable */
   gint removed;               /* (atomic) set once, under center->lock */
-  pid_t pid;                  /* the process that added it; immutable */
+  guint fork_gen;             /* the process that added it (see
+                               * fork_generation); immutable */
   NcDistributedObserverFunc func; /* immutable */
   gpointer user_data;         /* immutable */
   GDestroyNotify destroy;     /* (nullable) immutable */
@@ -71,7 +73,7 @@ struct _NcDistributedCenter {
   GMutex lock;
   gint quit;                  /* (atomic) */
   /* protected by @lock: */
-  pid_t pid;                  /* whose the rest is: see center_lock() */
+  guint fork_gen;             /* whose the rest is: see center_lock() */
   GMainContext *conn_context;
   GMainContext *worker_context;
   GThread *worker;            /* (nullable) started on first need */
@@ -89,6 +91,25 @@ struct _NcDistributedCenter {
 
 /* ------------------------------------------------------------ fork */
 
+/* How many fork()s this process is from the one that loaded the library
+ * (counted in each child by a pthread_atfork() handler, as libdo's
+ * channels count them).  A center and its observers remember it, so that
+ * telling a child of fork() from the parent costs no getpid() system
+ * call on each delivery. */
+static gint fork_generation;  /* (atomic) */
+
+static void
+count_fork (void)
+{
+  g_atomic_int_inc (&fork_generation);
+}
+
+static guint
+get_fork_generation (void)
+{
+  return (guint) g_atomic_int_get (&fork_generation);
+}
+
 /* Locks @center.  In a child of fork() the center starts again with no
  * observers and no connection, as notify(3) clients do (nc-notify.c).
  * The parent's are abandoned, not freed: the connection's socket and ring
@@ -102,9 +123,9 @@ static void
 center_lock (NcDistributedCenter *center)
 {
   g_mutex_lock (&center->lock);
-  if (center->pid == getpid ())
+  if (center->fork_gen == get_fork_generation ())
     return;
-  center->pid = getpid ();
+  center->fork_gen = get_fork_generation ();
   if (center->delivery_fd >= 0)
     close (center->delivery_fd);  /* this process's copy */
   center->delivery_fd = -1;
@@ -181,7 +202,7 @@ static void
 observer_call (NcDistributedObserver *observer, NcNotification *notification)
 {
   /* (Not in a child of fork(): the parent's observers are not its own.) */
-  if (!g_atomic_int_get (&observer->removed) && observer->pid == getpid ())
+  if (!g_atomic_int_get (&observer->removed) && observer->fork_gen == get_fork_generation ())
     observer->func (observer->center, notification, observer->user_data);
 }
 
@@ -483,7 +504,6 @@ read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
                     guint *n_observers)
 {
   const guint8 *data = center->packet;
-  g_autoptr(GVariant) message = NULL;
   g_autoptr(GVariant) user_info = NULL;
   gssize len = _nc_delivery_recv (center->delivery_fd, center->packet, PACKET_MAX,
                                   MSG_TRUNC, hung_up);
@@ -495,10 +515,8 @@ read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
     return FALSE;
   if (len > PACKET_MAX)
     return packet_refused ("a packet larger than any notification", hung_up);
-  message = _nc_delivery_parse (data, len, &n, &why);
-  if (message == NULL)
+  if (!_nc_delivery_parse (data, len, &n, &name, &sender, &user_info, &why))
     return packet_refused (why, hung_up);
-  g_variant_get (message, "(&s&s@a{sv})", &name, &sender, &user_info);
 
   for (guint32 i = 0; i < n; i++)
     {
@@ -511,9 +529,7 @@ read_packet_locked (NcDistributedCenter *center, gboolean *hung_up,
         observers[(*n_observers)++] = observer_ref (observer);
     }
   if (*n_observers > 0)
-    *notification = nc_notification_new (name, sender[0] != '\0' ? sender : NULL,
-                                         g_variant_n_children (user_info) > 0 ? user_info
-                                                                               : NULL);
+    *notification = nc_notification_new (name, sender[0] != '\0' ? sender : NULL, user_info);
   return TRUE;
 }
 
@@ -596,11 +612,18 @@ worker_main (gpointer data)
 NcDistributedCenter *
 nc_distributed_center_new (void)
 {
-  NcDistributedCenter *center = g_new0 (NcDistributedCenter, 1);
+  static gsize atfork_done;
+  NcDistributedCenter *center;
 
+  if (g_once_init_enter (&atfork_done))
+    {
+      pthread_atfork (NULL, NULL, count_fork);
+      g_once_init_leave (&atfork_done, 1);
+    }
+  center = g_new0 (NcDistributedCenter, 1);
   center->ref = 1;
   g_mutex_init (&center->lock);
-  center->pid = getpid ();
+  center->fork_gen = get_fork_generation ();
   center->conn_context = g_main_context_new ();
   center->worker_context = g_main_context_new ();
   center->delivery_fd = -1;
@@ -826,7 +849,7 @@ nc_distributed_center_add_observer (NcDistributedCenter *center, const gchar *na
   observer->func = func;
   observer->user_data = user_data;
   observer->destroy = destroy;
-  observer->pid = getpid ();
+  observer->fork_gen = get_fork_generation ();
 
   center_lock (center);
   observer->id = center->next_id++;
@@ -891,7 +914,7 @@ nc_distributed_center_remove_observer (NcDistributedCenter *center,
     {
       g_mutex_unlock (&center->lock);
       /* One the parent added before fork(): gone, as in notify(3). */
-      if (observer->pid != getpid ())
+      if (observer->fork_gen != get_fork_generation ())
         return FALSE;
       g_return_val_if_reached (FALSE);
     }

@@ -15,7 +15,8 @@ struct _NcNotification {
   const gchar *name;      /* points into the same allocation */
   const gchar *sender;    /* (nullable) likewise */
   GVariant *user_info;    /* (nullable) a{sv}, owned */
-  gint name_quark;        /* (atomic) GQuark of @name, 0 until one exists */
+  gint name_quark;        /* (atomic) GQuark of @name, 0 until looked up
+                           * and found */
 };
 
 /* The GQuark of @notification's name, or 0 if no quark for that name
@@ -27,10 +28,10 @@ nc_notification_get_name_quark (NcNotification *notification)
 
   if (G_UNLIKELY (q == 0))
     {
-      /* Observers intern their name with g_quark_from_string(), so a name
-       * nobody observes has no quark; look again in case one appeared since
-       * the notification was made.  Quarks are never freed, so caching is
-       * safe. */
+      /* Not looked up yet, or not found: observers intern their name with
+       * g_quark_from_string(), so a name nobody observes has no quark, and
+       * one may have appeared since.  Quarks are never freed, so caching
+       * is safe. */
       q = g_quark_try_string (notification->name);
       if (q != 0)
         g_atomic_int_set (&notification->name_quark, (gint) q);

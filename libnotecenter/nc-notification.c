@@ -56,7 +56,7 @@ nc_notification_new (const gchar *name,
     }
   if (user_info != NULL)
     notification->user_info = g_variant_ref_sink (user_info);
-  notification->name_quark = (gint) g_quark_try_string (name);
+  /* name_quark: looked up by the first NcCenter post that needs it. */
 
   return notification;
 }

@@ -160,11 +160,13 @@ DoConnection *_nc_notifyd_connect (GMainContext *context, GError **error);
 gssize _nc_delivery_recv (int fd, void *buf, gsize size, int flags, gboolean *hung_up);
 #endif
 
-/* Checks a distributed delivery packet of @len bytes (see above): returns
- * its message, a "(ssa{sv})" with a non-empty name (transfer full), and
- * sets @n_ids to the number of ids after the count; or returns NULL with
- * @why set to what is wrong with it. */
-GVariant *_nc_delivery_parse (const guint8 *data, gsize len, guint32 *n_ids,
-                              const gchar **why);
+/* Checks a distributed delivery packet of @len bytes (see above): sets
+ * @n_ids to the number of ids after the count, @name (not empty) and
+ * @sender to its message's strings, which point into @data, and
+ * @user_info to its user info, or NULL if it has none (transfer full);
+ * or returns FALSE with @why set to what is wrong with it. */
+gboolean _nc_delivery_parse (const guint8 *data, gsize len, guint32 *n_ids,
+                             const gchar **name, const gchar **sender,
+                             GVariant **user_info, const gchar **why);
 
 G_END_DECLS

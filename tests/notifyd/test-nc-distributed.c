@@ -688,12 +688,23 @@ child_fork (char **args)
   if (pid == 0)
     {
       GPtrArray *mine = g_ptr_array_new_with_free_func (g_free);
+      NcDistributedObserver *childs;
+      pid_t grandchild;
 
       if (nc_distributed_center_remove_observer (center, parents))
         _exit (3);
-      if (!nc_distributed_center_add_observer (center, "f.y", NULL, NC_SUSPENSION_HOLD, NULL,
-                                               log_cb, mine, NULL, NULL))
+      childs = nc_distributed_center_add_observer (center, "f.y", NULL, NC_SUSPENSION_HOLD,
+                                                   NULL, log_cb, mine, NULL, NULL);
+      if (childs == NULL)
         _exit (4);
+      /* A fork of the fork: the child's observer is not the grandchild's
+       * either, and the child keeps it. */
+      grandchild = fork ();
+      if (grandchild == 0)
+        _exit (nc_distributed_center_remove_observer (center, childs) ? 6 : 0);
+      if (grandchild < 0 || waitpid (grandchild, &status, 0) != grandchild ||
+          !WIFEXITED (status) || WEXITSTATUS (status) != 0)
+        _exit (7);
       for (int i = 1; i <= 10; i++)
         {
           g_autofree gchar *info = g_strdup_printf ("{'n': <%d>}", i);
