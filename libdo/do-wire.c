@@ -46,36 +46,35 @@ static gboolean check_signature (const gchar *sig, GError **error);
 G_LOCK_DEFINE_STATIC (kept_types);
 static GHashTable *kept_types;  /* type string -> GVariant of that type */
 
+/* Whether @sig is a body signature, as check_signature() says; one seen
+ * for the first time is checked, then kept while there is room. */
 static gboolean
-type_is_kept (const gchar *sig)
+keep_signature (const gchar *sig, GError **error)
 {
   /* Most threads send and receive one signature after another. */
   static _Thread_local gchar last[DO_WIRE_MAX_SIGNATURE + 1];
-  gboolean kept;
+  gboolean kept, valid = TRUE;
 
   if (strcmp (sig, last) == 0)
     return TRUE;
   G_LOCK (kept_types);
-  kept = kept_types && g_hash_table_contains (kept_types, sig);
-  G_UNLOCK (kept_types);
-  if (kept && strlen (sig) < sizeof last)
-    strcpy (last, sig);
-  return kept;
-}
-
-static void
-keep_type (const gchar *sig)
-{
-  G_LOCK (kept_types);
   if (!kept_types)
     kept_types = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify) g_variant_unref);
-  if (g_hash_table_size (kept_types) < KEPT_TYPES && !g_hash_table_contains (kept_types, sig))
-    g_hash_table_insert (kept_types, g_strdup (sig),
-                         g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (sig),
-                                                                      NULL, 0, TRUE,
-                                                                      NULL, NULL)));
+  kept = g_hash_table_contains (kept_types, sig);
+  if (!kept && (valid = check_signature (sig, error)) &&
+      g_hash_table_size (kept_types) < KEPT_TYPES)
+    {
+      g_hash_table_insert (kept_types, g_strdup (sig),
+                           g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (sig),
+                                                                        NULL, 0, TRUE,
+                                                                        NULL, NULL)));
+      kept = TRUE;
+    }
   G_UNLOCK (kept_types);
+  if (kept && strlen (sig) < sizeof last)
+    strcpy (last, sig);
+  return valid;
 }
 
 GVariant *
@@ -116,9 +115,7 @@ do_message_new (DoMessageKind kind,
   msg->object_id = object_id;
   msg->body = body ? g_variant_ref_sink (body) : do_wire_empty_body ();
   g_return_val_if_fail (g_variant_get_type_string (msg->body)[0] == '(', msg);
-  if (!type_is_kept (g_variant_get_type_string (msg->body)) &&
-      check_signature (g_variant_get_type_string (msg->body), NULL))
-    keep_type (g_variant_get_type_string (msg->body));
+  keep_signature (g_variant_get_type_string (msg->body), NULL);
   return msg;
 }
 
@@ -604,13 +601,8 @@ do_wire_decode (const guint8 *data,
                    "invalid interface or method name");
       goto fail;
     }
-  if (!type_is_kept (sig))
-    {
-      if (!check_signature (sig, error))
-        goto fail;
-      keep_type (sig);
-    }
-  if (!check_kind (&h, method, sig, n_user_fds, error))
+  if (!keep_signature (sig, error) ||
+      !check_kind (&h, method, sig, n_user_fds, error))
     goto fail;
 
   offset = align8 (offset);
