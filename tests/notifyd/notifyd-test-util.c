@@ -3,7 +3,9 @@
 #include "notifyd-test-util.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -62,4 +64,16 @@ notifyd_test_spawn_child (const gchar *self_exe, GSubprocessFlags flags,
   proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata, &error);
   g_assert_no_error (error);
   return proc;
+}
+
+static int
+remove_entry (const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+  return remove (path);
+}
+
+gboolean
+notifyd_test_remove_tree (const gchar *dir)
+{
+  return nftw (dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0;
 }

@@ -18,6 +18,10 @@ pid_t notifyd_test_daemon_pid (const gchar *path);
  * @timeout_ms, for it to exit; asserts that it did. */
 void notifyd_test_stop_daemon (const gchar *path, int sig, int timeout_ms);
 
+/* Removes @dir and everything under it (symbolic links are not
+ * followed); returns whether all of it went. */
+gboolean notifyd_test_remove_tree (const gchar *dir);
+
 /* Runs @self_exe again as "@self_exe --child ARGS..." with $PORTER_NOTIFYD
  * set to @notifyd_path (if not NULL) for it alone: setenv() while the
  * library's threads run is not safe. */

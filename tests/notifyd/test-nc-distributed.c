@@ -981,11 +981,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nc/distributed/user-info", test_user_info);
   g_test_add_func ("/nc/distributed/hostile", test_hostile);
   status = g_test_run ();
-  {
-    g_autofree gchar *cmd = g_strdup_printf ("rm -rf '%s'", tmp_dir);
-    if (system (cmd) != 0)
-      status = status ? status : 0;
-  }
+  notifyd_test_remove_tree (tmp_dir);
   g_free (self_exe);
   g_free (tmp_dir);
   return status;

@@ -906,10 +906,7 @@ test_access_refused (void)
   g_assert_true (WIFEXITED (status));
   g_assert_cmpint (WEXITSTATUS (status), ==, 0);
   notifyd_test_stop_daemon (path, SIGTERM, WAIT_MS);
-  {
-    g_autofree gchar *cmd = g_strdup_printf ("rm -rf %s", sys_dir);
-    g_assert_true (g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL));
-  }
+  g_assert_true (notifyd_test_remove_tree (sys_dir));
 }
 
 static void
@@ -970,9 +967,6 @@ main (int argc, char **argv)
   status = g_test_run ();
 
   notifyd_test_stop_daemon (socket_path, SIGTERM, WAIT_MS);
-  {
-    g_autofree gchar *cmd = g_strdup_printf ("rm -rf %s", tmp_dir);
-    g_spawn_command_line_sync (cmd, NULL, NULL, NULL, NULL);
-  }
+  notifyd_test_remove_tree (tmp_dir);
   return status;
 }

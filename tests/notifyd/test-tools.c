@@ -616,11 +616,8 @@ main (int argc, char **argv)
   status = g_test_run ();
 
   notifyd_test_stop_daemon (socket_path, SIGTERM, WAIT_MS);
-  {
-    g_autofree gchar *cmd = g_strdup_printf ("rm -rf '%s'", tmp_dir);
-    if (system (cmd) != 0)
-      g_printerr ("could not remove %s\n", tmp_dir);
-  }
+  if (!notifyd_test_remove_tree (tmp_dir))
+    g_printerr ("could not remove %s\n", tmp_dir);
   g_free (socket_path);
   g_free (tmp_dir);
   return status;
