@@ -221,6 +221,31 @@ read_locked (DoConnection *connection, guint max, Pending *until, gboolean socke
   return NULL;
 }
 
+/* Blocks in the channel for one message (@timeout_ms as
+ * do_channel_receive_blocking() takes it) and routes it.  Returns with
+ * @lock held, and with the error that kills the connection, if one does
+ * (logged); none for a timeout or a stale wake-up: look again. */
+static GError *
+receive_blocking_then_lock (DoConnection *connection, gint timeout_ms, GQueue *done_tasks)
+{
+  GError *death = NULL;
+  DoMessage *msg = do_channel_receive_blocking (connection->channel, timeout_ms, &death);
+
+  g_mutex_lock (&connection->lock);
+  if (msg)
+    {
+      if (!route_locked (connection, msg, done_tasks, &death))
+        g_message ("closing connection to pid %d: %s",
+                   connection->peer_creds.pid, death->message);
+    }
+  else if (g_error_matches (death, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    g_clear_error (&death);
+  else if (!g_error_matches (death, DO_ERROR, DO_ERROR_CONNECTION_DIED))
+    g_message ("closing connection to pid %d: %s",
+               connection->peer_creds.pid, death->message);
+  return death;
+}
+
 /* Moves the fds of @fd_list (nullable) into @msg; the list is emptied. */
 gboolean
 _do_take_fd_list (DoMessage *msg, GUnixFDList *fd_list, GError **error)
@@ -624,8 +649,7 @@ reader_thread (gpointer data)
   for (;;)
     {
       GQueue done_tasks = G_QUEUE_INIT;
-      GError *death = NULL;
-      DoMessage *msg;
+      GError *death;
 
       g_mutex_lock (&connection->lock);
       while (connection->alive && connection->reading)
@@ -642,20 +666,7 @@ reader_thread (gpointer data)
       connection->reading = TRUE;
       g_mutex_unlock (&connection->lock);
 
-      msg = do_channel_receive_blocking (connection->channel, 0, &death);
-
-      g_mutex_lock (&connection->lock);
-      if (msg)
-        {
-          if (!route_locked (connection, msg, &done_tasks, &death))
-            g_message ("closing connection to pid %d: %s",
-                       connection->peer_creds.pid, death->message);
-        }
-      else if (g_error_matches (death, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        g_clear_error (&death);
-      else if (!g_error_matches (death, DO_ERROR, DO_ERROR_CONNECTION_DIED))
-        g_message ("closing connection to pid %d: %s",
-                   connection->peer_creds.pid, death->message);
+      death = receive_blocking_then_lock (connection, 0, &done_tasks);
       connection->reading = FALSE;
       wake_waiters_locked (connection);
       g_mutex_unlock (&connection->lock);
@@ -1668,32 +1679,14 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
         }
       if (!connection->reading)
         {
-          GError *death = NULL;
+          GError *death;
           gint block_ms;
 
           connection->reading = TRUE;
           g_mutex_unlock (&connection->lock);
           block_ms = blocking_receive_ms (connection, may_dispatch, deadline, cancellable);
-          if (block_ms >= 0)
-            {
-              /* Nothing else to watch: one blocking recvmsg. */
-              DoMessage *msg = do_channel_receive_blocking (connection->channel, block_ms, &death);
-
-              g_mutex_lock (&connection->lock);
-              if (msg)
-                {
-                  if (route_locked (connection, msg, &done_tasks, &death))
-                    death = NULL;
-                  else
-                    g_message ("closing connection to pid %d: %s",
-                               connection->peer_creds.pid, death->message);
-                }
-              else if (g_error_matches (death, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-                g_clear_error (&death);  /* its timeout, or a signal: look again */
-              else if (!g_error_matches (death, DO_ERROR, DO_ERROR_CONNECTION_DIED))
-                g_message ("closing connection to pid %d: %s",
-                           connection->peer_creds.pid, death->message);
-            }
+          if (block_ms >= 0)  /* nothing else to watch: one blocking recvmsg */
+            death = receive_blocking_then_lock (connection, block_ms, &done_tasks);
           else
             {
               /* Poll first: a reply from another process is never already
