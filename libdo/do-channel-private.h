@@ -3,7 +3,9 @@
  * A channel is one end of a SOCK_SEQPACKET socket: every message is atomic,
  * carries fds with SCM_RIGHTS and the sender's credentials with
  * SCM_CREDENTIALS, and EOF / POLLHUP means the peer is gone.  Bodies too big
- * for one packet go out of line in a sealed memfd.
+ * for one packet go out of line in a sealed memfd, or, for a sync call on
+ * a channel with a ring, stay in the caller's memory for the peer to copy
+ * (do-channel.c, "Direct reads").
  *
  * With a ring pair attached (do-ring-private.h), messages that fit and
  * carry no fds go through the shared-memory ring instead; any other goes
@@ -44,6 +46,9 @@ gboolean do_channel_send (DoChannel *channel,
                           gint64 deadline,
                           GError **error);
 
+/* After a sync call returns: lets go of its body if the peer read it
+ * from our memory (see "Direct reads" in do-channel.c). */
+void do_channel_reclaim (DoChannel *channel);
 /* Attaches the shared-memory fast path (a new reference to @ring is
  * taken).  @peer: the peer's credentials, given to the messages that come
  * through the ring (they carry no SCM_CREDENTIALS).  Both ends attach at

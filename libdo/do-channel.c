@@ -9,8 +9,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,7 +32,339 @@ struct _DoChannel {
                          * MSG_DONTWAIT); under the caller's lock */
   gint rcvtimeo_ms;   /* SO_RCVTIMEO set, 0 for none; under the caller's lock */
   gint generation;    /* the fork_generation it was made in */
+
+  /* Direct reads (below) */
+  guint8 probe[16];   /* random; the peer reads it to learn it can read us */
+  gboolean peer_tested; /* we tried to read the peer's probe; under the
+                         * caller's lock */
+  int peer_pidfd;     /* the peer, once we could read it; else -1 */
+  GVariant *lent[DO_WIRE_MAX_PIECES]; /* under send_lock: our body the peer
+                                       * reads or read */
+  gint lending;       /* (atomic) lent[] holds a body */
 };
+
+/* Direct reads.  A body too big for a packet goes in a sealed memfd:
+ * fresh shared pages, each one allocated, filled and mapped, which costs
+ * several times a plain copy of the body.  When the peer can read our
+ * memory (process_vm_readv(2): same user, no ptrace restriction; MPI
+ * libraries use it for the same purpose), a sync call's large body stays
+ * where it is instead: the packet says where its bytes are and the peer
+ * copies them into its own memory before it dispatches the call.  One
+ * copy, and nothing shared the peer could change under the receiver.
+ *
+ * The caller waits for the answer, which comes after the copy, so the
+ * body stays put; the channel keeps a reference to it until the peer says,
+ * in the ring's page, that it is done, so a caller that gives up early
+ * does not free it under the peer.  One body at a time per direction:
+ * while one is lent, other large bodies take a memfd.
+ *
+ * The peer learns it can read us from our probe, 16 random bytes whose
+ * address and value are in the ring's page: the first memfd body we send
+ * makes it try.  If that works it says so in the page, and keeps a pidfd
+ * of ours, so that a pid reused after we die is never read.
+ * $PORTER_NO_DIRECT_READ=1 turns this off (we never say we can read). */
+
+static gboolean
+pid_alive (int pidfd)
+{
+  struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+  return poll (&pfd, 1, 0) == 0;
+}
+
+/* After a memfd body from the peer: can we read the peer's memory? */
+static void
+try_reading_peer (DoChannel *channel)
+{
+  const char *off = g_getenv ("PORTER_NO_DIRECT_READ");
+  pid_t pid = channel->ring_creds.pid;
+  guint8 want[sizeof channel->probe], got[sizeof channel->probe];
+  struct iovec local = { got, sizeof got }, remote;
+  guint64 addr;
+  int pidfd;
+
+  channel->peer_tested = TRUE;
+  if ((off && *off && strcmp (off, "0") != 0) || pid <= 0)
+    return;
+  do_ring_get_peer_probe (channel->ring, &addr, want);
+  if (addr > G_MAXSIZE || (pidfd = pidfd_open (pid, 0)) < 0)
+    return;
+  remote.iov_base = (void *) (gsize) addr;
+  remote.iov_len = sizeof want;
+  if (process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof got ||
+      memcmp (got, want, sizeof got) != 0 || !pid_alive (pidfd))
+    {
+      g_debug ("cannot read the memory of pid %d: bodies from it come in memfds", pid);
+      close (pidfd);
+      return;
+    }
+  channel->peer_pidfd = pidfd;
+  do_ring_set_peer_readable (channel->ring);
+}
+
+/* Received bodies of 2 MiB and more land in memory aligned for huge
+ * pages, and the last one freed is kept for the next: a fresh mapping
+ * costs a page fault per 4 KiB, more than the copy.  One spare per
+ * process, at most DO_WIRE_MAX_REMOTE_BODY bytes.  Smaller ones come from
+ * malloc(), which keeps such sizes for reuse itself. */
+#define HUGE_PAGE (2u << 20)
+
+typedef struct {
+  guint8 *mem;
+  gsize capacity;
+} BodyBuffer;
+
+static BodyBuffer *spare_buffer;  /* (atomic) */
+
+static void
+body_buffer_free (BodyBuffer *b)
+{
+  free (b->mem);
+  g_free (b);
+}
+
+static void
+body_buffer_release (gpointer data)
+{
+  BodyBuffer *b = data;
+
+  if (b->capacity < HUGE_PAGE || !g_atomic_pointer_compare_and_exchange (&spare_buffer, NULL, b))
+    body_buffer_free (b);
+}
+
+static BodyBuffer *
+body_buffer_new (gsize len)
+{
+  BodyBuffer *b = len >= HUGE_PAGE ? g_atomic_pointer_exchange (&spare_buffer, NULL) : NULL;
+
+  if (b && b->capacity >= len && b->capacity / 2 <= len)
+    return b;
+  if (b)
+    body_buffer_release (b);
+  b = g_new (BodyBuffer, 1);
+  if (len < HUGE_PAGE)
+    {
+      b->capacity = len;
+      b->mem = malloc (len);
+    }
+  else
+    {
+      b->capacity = (len + HUGE_PAGE - 1) & ~(gsize) (HUGE_PAGE - 1);
+      if (posix_memalign ((void **) &b->mem, HUGE_PAGE, b->capacity) != 0)
+        b->mem = NULL;
+      else
+        (void) madvise (b->mem, b->capacity, MADV_HUGEPAGE);
+    }
+  if (!b->mem)
+    {
+      g_free (b);
+      return NULL;
+    }
+  return b;
+}
+
+/* Copies a body the peer left in its memory (a DoWireFetch). */
+static GBytes *
+fetch_body (gpointer data, const DoWirePiece *pieces, guint n_pieces, gsize len, GError **error)
+{
+  DoChannel *channel = data;
+  struct iovec remote[DO_WIRE_MAX_PIECES];
+  BodyBuffer *b;
+  gsize done = 0;
+  int errsv = 0;
+
+  if (channel->peer_pidfd < 0 || !do_ring_read_begin (channel->ring))
+    {
+      g_set_error_literal (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                           channel->peer_pidfd < 0
+                             ? "a body was left in the sender's memory, and reading it was not offered"
+                             : "a body was left in the sender's memory without being posted");
+      return NULL;
+    }
+  for (guint i = 0; i < n_pieces; i++)
+    if (pieces[i].addr > G_MAXSIZE || pieces[i].len > G_MAXSIZE - pieces[i].addr)
+      {
+        do_ring_read_end (channel->ring, FALSE);
+        g_set_error_literal (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                             "a body in the sender's memory has a piece out of range");
+        return NULL;
+      }
+  b = body_buffer_new (len);
+  if (!b)
+    {
+      do_ring_read_end (channel->ring, FALSE);
+      g_set_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
+                   "cannot allocate %zu bytes for a body", len);
+      return NULL;
+    }
+  /* A read may stop short (at a page it cannot read): go on from there
+   * until it reads nothing. */
+  while (done < len)
+    {
+      struct iovec local = { b->mem + done, len - done };
+      gsize skip = done;
+      guint n = 0;
+      ssize_t r;
+
+      for (guint i = 0; i < n_pieces; i++)
+        {
+          if (skip >= pieces[i].len)
+            {
+              skip -= pieces[i].len;
+              continue;
+            }
+          remote[n].iov_base = (guint8 *) (gsize) pieces[i].addr + skip;
+          remote[n++].iov_len = pieces[i].len - skip;
+          skip = 0;
+        }
+      r = process_vm_readv (channel->ring_creds.pid, &local, 1, remote, n, 0);
+      if (r <= 0)
+        {
+          errsv = r < 0 ? errno : EFAULT;
+          break;
+        }
+      done += r;
+    }
+  if (done == len && !pid_alive (channel->peer_pidfd))
+    errsv = ESRCH;
+  do_ring_read_end (channel->ring, errsv == 0);
+  if (errsv != 0)
+    {
+      body_buffer_free (b);
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "cannot read a body from the sender's memory: %s", g_strerror (errsv));
+      return NULL;
+    }
+  return g_bytes_new_with_free_func (b->mem, len, body_buffer_release, b);
+}
+
+/* Bodies a peer may still be reading when their channel goes (its caller
+ * gave up, then closed the connection): kept until the peer is done.  A
+ * peer that never is keeps them for good; past MAX_ORPHANS, no body is
+ * lent any more. */
+#define MAX_ORPHANS 8
+
+typedef struct {
+  DoRing *ring;
+  GVariant *lent[DO_WIRE_MAX_PIECES];
+} Orphan;
+
+G_LOCK_DEFINE_STATIC (orphans);
+static GArray *orphans;
+
+static gboolean
+still_reading (DoRing *ring)
+{
+  DoRingRead state = do_ring_read_state (ring);
+
+  return state == DO_RING_READ_POSTED || state == DO_RING_READ_COPYING;
+}
+
+static void
+clear_lent (GVariant **lent)
+{
+  for (guint i = 0; i < DO_WIRE_MAX_PIECES; i++)
+    g_clear_pointer (&lent[i], g_variant_unref);
+}
+
+static void
+channel_clear_lent (DoChannel *channel)
+{
+  clear_lent (channel->lent);
+  g_atomic_int_set (&channel->lending, FALSE);
+}
+
+/* Reaps the orphans the peers are done with; returns how many are left. */
+static guint
+reap_orphans_locked (void)
+{
+  for (guint i = 0; orphans && i < orphans->len;)
+    {
+      Orphan *o = &g_array_index (orphans, Orphan, i);
+
+      if (still_reading (o->ring))
+        {
+          i++;
+          continue;
+        }
+      clear_lent (o->lent);
+      do_ring_unref (o->ring);
+      g_array_remove_index_fast (orphans, i);
+    }
+  return orphans ? orphans->len : 0;
+}
+
+/* Under the send lock: drops the body lent to the peer once it is done
+ * with it; FALSE while it may still read it. */
+static gboolean
+reclaim_lent (DoChannel *channel)
+{
+  if (channel->lent[0] == NULL)
+    return TRUE;
+  if (still_reading (channel->ring))
+    return FALSE;
+  channel_clear_lent (channel);
+  return TRUE;
+}
+
+void
+do_channel_reclaim (DoChannel *channel)
+{
+  if (!g_atomic_int_get (&channel->lending))
+    return;
+  g_mutex_lock (&channel->send_lock);
+  reclaim_lent (channel);
+  g_mutex_unlock (&channel->send_lock);
+}
+
+/* Under the send lock: lends @msg's body to the peer, filling @pieces;
+ * returns their number, 0 when the body must go in a memfd. */
+static guint
+lend_body (DoChannel *channel, DoMessage *msg, DoWirePiece pieces[DO_WIRE_MAX_PIECES])
+{
+  g_autoptr(GVariant) array = NULL;
+  GVariant *prefix;
+  guint n = 0, left;
+
+  if (!msg->caller_waits || msg->kind != DO_MESSAGE_CALL || !channel->ring ||
+      !do_ring_peer_reads_us (channel->ring) ||
+      g_variant_get_size (msg->body) > DO_WIRE_MAX_REMOTE_BODY || !reclaim_lent (channel))
+    return 0;
+  G_LOCK (orphans);
+  left = reap_orphans_locked ();
+  G_UNLOCK (orphans);
+  if (left >= MAX_ORPHANS)
+    return 0;
+
+  prefix = do_wire_body_split (msg->body, &array);
+  channel->lent[0] = prefix ? prefix : g_variant_ref (msg->body);
+  channel->lent[1] = g_steal_pointer (&array);
+  g_atomic_int_set (&channel->lending, TRUE);
+  for (guint i = 0; i < DO_WIRE_MAX_PIECES && channel->lent[i]; i++)
+    if (g_variant_get_size (channel->lent[i]) > 0)
+      {
+        pieces[n].addr = (gsize) g_variant_get_data (channel->lent[i]);
+        pieces[n++].len = g_variant_get_size (channel->lent[i]);
+      }
+  do_ring_read_post (channel->ring, DO_RING_READ_POSTED);
+  return n;
+}
+
+/* A channel going away with its body still lent. */
+static void
+orphan_lent (DoChannel *channel)
+{
+  Orphan o = { do_ring_ref (channel->ring), { NULL, } };
+
+  memcpy (o.lent, channel->lent, sizeof o.lent);
+  memset (channel->lent, 0, sizeof channel->lent);
+  g_atomic_int_set (&channel->lending, FALSE);
+  G_LOCK (orphans);
+  if (!orphans)
+    orphans = g_array_new (FALSE, FALSE, sizeof (Orphan));
+  g_array_append_val (orphans, o);
+  G_UNLOCK (orphans);
+}
 
 /* After fork() the child's copies of the parent's channels are dead: their
  * socket and ring are the parent's too, and reading them, writing them,
@@ -111,6 +446,7 @@ do_channel_new (int fd, GError **error)
   channel->ref_count = 1;
   channel->fd = fd;
   channel->generation = g_atomic_int_get (&fork_generation);
+  channel->peer_pidfd = -1;
   g_mutex_init (&channel->send_lock);
   return channel;
 }
@@ -154,7 +490,12 @@ do_channel_unref (DoChannel *channel)
 {
   if (channel == NULL || !g_atomic_int_dec_and_test (&channel->ref_count))
     return;
+  if (channel->lent[0] && !do_channel_is_inherited (channel) && !reclaim_lent (channel))
+    orphan_lent (channel);
+  clear_lent (channel->lent);
   close (channel->fd);
+  if (channel->peer_pidfd >= 0)
+    close (channel->peer_pidfd);
   do_ring_unref (channel->ring);
   do_message_unref (channel->ahead);
   g_mutex_clear (&channel->send_lock);
@@ -181,6 +522,12 @@ do_channel_attach_ring (DoChannel *channel, DoRing *ring, const DoCredentials *p
   g_return_if_fail (channel->ring == NULL);
   channel->ring = do_ring_ref (ring);
   channel->ring_creds = *peer;
+  for (gsize i = 0; i < sizeof channel->probe; i += 4)
+    {
+      guint32 r = g_random_int ();
+      memcpy (channel->probe + i, &r, 4);
+    }
+  do_ring_set_probe (ring, (gsize) channel->probe, channel->probe);
 }
 
 DoRing *
@@ -388,14 +735,14 @@ send_packet_locked (DoChannel *channel, struct msghdr *mh, gint64 deadline, GErr
 /* With a ring: a message that fits and carries no fds goes in the ring;
  * any other goes on the socket after a marker in the ring, so the peer
  * reads both paths in order.  A socket send that fails after its marker
- * went in shuts the channel down: the peer would wait for it forever. */
+ * went in shuts the channel down: the peer would wait for it forever.
+ * Called with the send lock held. */
 static gboolean
-send_on_ring (DoChannel *channel, const void *data, gsize size, struct msghdr *mh,
-              gint64 deadline, GError **error)
+send_on_ring_locked (DoChannel *channel, const void *data, gsize size, struct msghdr *mh,
+                     gint64 deadline, GError **error)
 {
   gboolean ok;
 
-  g_mutex_lock (&channel->send_lock);
   if (mh->msg_controllen == 0 &&
       size <= MIN (do_ring_get_max_message (channel->ring), DO_WIRE_MAX_PACKET))
     {
@@ -416,7 +763,6 @@ send_on_ring (DoChannel *channel, const void *data, gsize size, struct msghdr *m
           ok = FALSE;
         }
     }
-  g_mutex_unlock (&channel->send_lock);
   return ok;
 }
 
@@ -426,7 +772,9 @@ do_channel_send (DoChannel *channel,
                  gint64 deadline,
                  GError **error)
 {
-  gboolean ool;
+  DoWireBodyPlace place = DO_WIRE_BODY_INLINE;
+  DoWirePiece pieces[DO_WIRE_MAX_PIECES];
+  guint n_pieces = 0;
   guint8 small[SMALL_PACKET];
   g_autofree guint8 *large = NULL;
   union {
@@ -437,24 +785,35 @@ do_channel_send (DoChannel *channel,
   struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
   guint n_fds = msg->n_fds;
   int body_fd = -1;
-  gboolean ok;
+  gboolean ok, locked = FALSE;
   gsize size;
 
   if (check_inherited (channel, error))
     return FALSE;
-  ool = g_variant_get_size (msg->body) > DO_WIRE_INLINE_MAX;
-  size = do_wire_encode_into (msg, ool, small, sizeof small);
+  if (g_variant_get_size (msg->body) > DO_WIRE_INLINE_MAX)
+    {
+      /* Lent under the lock, which it keeps until the packet is out: a
+       * body lent is the one the peer reads next. */
+      g_mutex_lock (&channel->send_lock);
+      n_pieces = lend_body (channel, msg, pieces);
+      locked = n_pieces > 0;
+      if (locked)
+        place = DO_WIRE_BODY_REMOTE;
+      else
+        {
+          g_mutex_unlock (&channel->send_lock);
+          place = DO_WIRE_BODY_MEMFD;
+          body_fd = body_memfd (msg->body, error);
+          if (body_fd < 0)
+            return FALSE;
+          n_fds++;
+        }
+    }
+  size = do_wire_encode_into (msg, place, pieces, n_pieces, small, sizeof small);
   if (size > sizeof small)
-    do_wire_encode_into (msg, ool, large = g_malloc (size), size);
+    do_wire_encode_into (msg, place, pieces, n_pieces, large = g_malloc (size), size);
   iov.iov_base = large ? large : small;
   iov.iov_len = size;
-  if (ool)
-    {
-      body_fd = body_memfd (msg->body, error);
-      if (body_fd < 0)
-        return FALSE;
-      n_fds++;
-    }
   if (n_fds > 0)
     {
       struct cmsghdr *cm;
@@ -468,21 +827,35 @@ do_channel_send (DoChannel *channel,
       cm->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
       if (msg->n_fds)
         memcpy (CMSG_DATA (cm), msg->fds, sizeof (int) * msg->n_fds);
-      if (ool)
+      if (body_fd >= 0)
         memcpy (CMSG_DATA (cm) + sizeof (int) * msg->n_fds, &body_fd, sizeof (int));
     }
 
-  if (channel->ring)
-    ok = send_on_ring (channel, iov.iov_base, size, &mh, deadline, error);
-  else
+  if (!locked)
+    g_mutex_lock (&channel->send_lock);
+  ok = channel->ring ? send_on_ring_locked (channel, iov.iov_base, size, &mh, deadline, error)
+                     : send_packet_locked (channel, &mh, deadline, error);
+  if (!ok && place == DO_WIRE_BODY_REMOTE)
     {
-      g_mutex_lock (&channel->send_lock);
-      ok = send_packet_locked (channel, &mh, deadline, error);
-      g_mutex_unlock (&channel->send_lock);
+      /* Never sent: the peer will not read it. */
+      do_ring_read_post (channel->ring, DO_RING_READ_IDLE);
+      channel_clear_lent (channel);
     }
+  g_mutex_unlock (&channel->send_lock);
   if (body_fd >= 0)
     close (body_fd);
   return ok;
+}
+
+static DoMessage *
+decode (DoChannel *channel, const guint8 *data, gsize len, int *fds, guint n_fds, GError **error)
+{
+  DoMessage *msg = do_wire_decode (data, len, fds, n_fds, channel->ring ? fetch_body : NULL,
+                                   channel, error);
+
+  if (msg && (msg->flags & DO_WIRE_FLAG_BODY_OOL) && channel->ring && !channel->peer_tested)
+    try_reading_peer (channel);
+  return msg;
 }
 
 /* Receives one packet.  With a ring, a wake-up packet sets @woken and
@@ -582,7 +955,7 @@ receive_socket_full (DoChannel *channel, gboolean block, gboolean *woken, GError
       return NULL;
     }
 
-  msg = do_wire_decode (channel->rbuf, r, fds, n_fds, error);
+  msg = decode (channel, channel->rbuf, r, fds, n_fds, error);
   if (msg && have_creds)
     msg->creds = creds;
   return msg;
@@ -614,7 +987,7 @@ receive_ring (DoChannel *channel, gboolean socket_readable, gboolean block, GErr
         switch (do_ring_pop (channel->ring, channel->rbuf, DO_WIRE_MAX_PACKET, &len, error))
           {
           case DO_RING_MESSAGE:
-            msg = do_wire_decode (channel->rbuf, len, NULL, 0, error);
+            msg = decode (channel, channel->rbuf, len, NULL, 0, error);
             if (msg)
               msg->creds = channel->ring_creds;
             return msg;

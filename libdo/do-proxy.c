@@ -211,9 +211,11 @@ do_object_call_sync (DoObject      *proxy,
   deadline = _do_deadline_after (_do_effective_timeout (timeout_ms, connection->reply_timeout_ms));
   p.serial = msg->serial;
   p.waiter = g_thread_self ();
+  msg->caller_waits = TRUE;
   if (!_do_connection_send_call (connection, msg, &p, error))
     return NULL;
   _do_connection_wait_pending (connection, &p, deadline, cancellable);
+  do_channel_reclaim (connection->channel);
 
   if (p.reply)
     result = reply_to_result (p.reply, out_fd_list, error);

@@ -4,7 +4,12 @@
  * (interface, method, signature), padding to 8 bytes, then the body: a
  * GVariant in normal form whose type is the signature (always a tuple).
  * With DO_WIRE_FLAG_BODY_OOL the body is not in the packet: it lives in the
- * last attached fd, a sealed memfd of exactly body_len bytes.
+ * last attached fd, a sealed memfd of exactly body_len bytes.  With
+ * DO_WIRE_FLAG_BODY_REMOTE (a CALL only) it stays in the sender's memory,
+ * for the receiver to copy out (do-channel.c, "direct reads"): the packet
+ * holds, where the body would be, a little-endian count of pieces, then
+ * each piece's address and length; the pieces, in order, are the body's
+ * body_len bytes.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
@@ -31,8 +36,22 @@ typedef enum {
 
 enum {
   DO_WIRE_FLAG_BODY_OOL = 1 << 0,
+  DO_WIRE_FLAG_BODY_REMOTE = 1 << 1,
 };
-#define DO_WIRE_KNOWN_FLAGS (DO_WIRE_FLAG_BODY_OOL)
+#define DO_WIRE_KNOWN_FLAGS (DO_WIRE_FLAG_BODY_OOL | DO_WIRE_FLAG_BODY_REMOTE)
+
+/* Where an encoded message's body is. */
+typedef enum {
+  DO_WIRE_BODY_INLINE,
+  DO_WIRE_BODY_MEMFD,   /* a sealed memfd, the last fd */
+  DO_WIRE_BODY_REMOTE,  /* the sender's memory, in pieces */
+} DoWireBodyPlace;
+
+typedef struct {
+  guint64 addr;
+  guint64 len;
+} DoWirePiece;
+#define DO_WIRE_MAX_PIECES 2
 
 typedef struct {
   guint32 magic;
@@ -58,6 +77,7 @@ G_STATIC_ASSERT (sizeof (DoWireHeader) == 40);
 #define DO_WIRE_MAX_BODY ((guint64) 1 << 30)  /* 1 GiB, out of line */
 #define DO_WIRE_INLINE_MAX (60 * 1024)   /* bigger bodies go out of line */
 #define DO_WIRE_MAX_PACKET (64 * 1024)   /* header + strings + inline body */
+#define DO_WIRE_MAX_REMOTE_BODY ((guint64) 256 << 20) /* read from the sender */
 
 /* A decoded message.  Immutable once built; refcounted. */
 typedef struct {
@@ -73,6 +93,8 @@ typedef struct {
   int *fds;              /* owned, closed on free; the OOL fd is not here */
   guint n_fds;
   DoCredentials creds;   /* sender, from SCM_CREDENTIALS; pid 0 if unknown */
+  gboolean caller_waits; /* not on the wire: a sync caller waits for the
+                          * answer, so its body stays put meanwhile */
 } DoMessage;
 
 DoMessage *do_message_new (DoMessageKind kind,
@@ -96,26 +118,37 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DoMessage, do_message_unref)
  * @ool: encode with the body out of line (the caller sends the body's bytes
  * in a memfd as the last fd). */
 GBytes *do_wire_encode (const DoMessage *msg, gboolean ool);
-/* The same into @buf: returns the encoded size, and writes only when it
- * is at most @buf_size. */
-gsize do_wire_encode_into (const DoMessage *msg, gboolean ool, guint8 *buf, gsize buf_size);
+/* The same into @buf, the body where @place says (for REMOTE, @pieces are
+ * its bytes in the sender's memory): returns the encoded size, and writes
+ * only when it is at most @buf_size. */
+gsize do_wire_encode_into (const DoMessage *msg, DoWireBodyPlace place,
+                           const DoWirePiece *pieces, guint n_pieces,
+                           guint8 *buf, gsize buf_size);
 
 /* Splits a body `(F..., A)` (fixed-size members, then an array) whose
  * serialised bytes are those of the returned tuple, then those of @array
  * (both owned); NULL for a body of any other shape. */
 GVariant *do_wire_body_split (GVariant *body, GVariant **array);
 
+/* Copies a REMOTE body's @n_pieces pieces, @len bytes in all, out of the
+ * sender's memory into private memory. */
+typedef GBytes *(*DoWireFetch) (gpointer data, const DoWirePiece *pieces, guint n_pieces,
+                                gsize len, GError **error);
+
 /* Parses a packet.  @fds are the fds that arrived with it (the array is
  * borrowed; the descriptors are taken: kept by the message or closed); of
  * them, when the header says the body is out of line, the last
  * of them is the memfd holding it and is checked (sealed, exact size) and
- * mapped read-only.  Every length, count, name and the body's type and
- * normal form are checked; on failure returns NULL with a DO_ERROR_PROTOCOL
- * error saying what was wrong. */
+ * mapped read-only.  A REMOTE body is fetched with @fetch (NULL: such a
+ * body is a protocol error).  Every length, count, name and the body's
+ * type and normal form are checked; on failure returns NULL with a
+ * DO_ERROR_PROTOCOL error saying what was wrong. */
 DoMessage *do_wire_decode (const guint8 *data,
                            gsize len,
                            int *fds,
                            guint n_fds,
+                           DoWireFetch fetch,
+                           gpointer fetch_data,
                            GError **error);
 
 /* Maps a GError to/from the wire: domain as a string, code, message. */

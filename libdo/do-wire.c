@@ -202,19 +202,24 @@ do_message_take_fds (DoMessage *msg, int *fds, guint n_fds, GError **error)
 }
 
 gsize
-do_wire_encode_into (const DoMessage *msg, gboolean ool, guint8 *buf, gsize buf_size)
+do_wire_encode_into (const DoMessage *msg, DoWireBodyPlace place,
+                     const DoWirePiece *pieces, guint n_pieces,
+                     guint8 *buf, gsize buf_size)
 {
   const gchar *sig = g_variant_get_type_string (msg->body);
   gsize ilen = strlen (msg->interface), mlen = strlen (msg->method), slen = strlen (sig);
   gsize body_len = g_variant_get_size (msg->body);
   gsize strings = sizeof (DoWireHeader) + ilen + 1 + mlen + 1 + slen + 1;
   gsize head = align8 (strings);
-  gsize total = head + (ool ? 0 : body_len);
+  gsize total = head + (place == DO_WIRE_BODY_INLINE ? body_len
+                        : place == DO_WIRE_BODY_REMOTE ? 8 + n_pieces * sizeof (DoWirePiece)
+                        : 0);
   DoWireHeader h = {
     .magic = GUINT32_TO_LE (DO_WIRE_MAGIC),
     .kind = msg->kind,
-    .flags = ool ? DO_WIRE_FLAG_BODY_OOL : 0,
-    .n_fds = GUINT16_TO_LE (msg->n_fds + (ool ? 1 : 0)),
+    .flags = place == DO_WIRE_BODY_MEMFD ? DO_WIRE_FLAG_BODY_OOL
+             : place == DO_WIRE_BODY_REMOTE ? DO_WIRE_FLAG_BODY_REMOTE : 0,
+    .n_fds = GUINT16_TO_LE (msg->n_fds + (place == DO_WIRE_BODY_MEMFD ? 1 : 0)),
     .serial = GUINT32_TO_LE (msg->serial),
     .reply_serial = GUINT32_TO_LE (msg->reply_serial),
     .object_id = GUINT64_TO_LE (msg->object_id),
@@ -235,18 +240,32 @@ do_wire_encode_into (const DoMessage *msg, gboolean ool, guint8 *buf, gsize buf_
   p += mlen + 1;
   memcpy (p, sig, slen + 1);
   memset (buf + strings, 0, head - strings);
-  if (!ool)
-    g_variant_store (msg->body, buf + head);
+  p = buf + head;
+  if (place == DO_WIRE_BODY_INLINE)
+    g_variant_store (msg->body, p);
+  else if (place == DO_WIRE_BODY_REMOTE)
+    {
+      guint64 n = GUINT64_TO_LE ((guint64) n_pieces);
+
+      memcpy (p, &n, 8);
+      for (guint i = 0; i < n_pieces; i++)
+        {
+          DoWirePiece le = { GUINT64_TO_LE (pieces[i].addr), GUINT64_TO_LE (pieces[i].len) };
+
+          memcpy (p + 8 + i * sizeof le, &le, sizeof le);
+        }
+    }
   return total;
 }
 
 GBytes *
 do_wire_encode (const DoMessage *msg, gboolean ool)
 {
-  gsize total = do_wire_encode_into (msg, ool, NULL, 0);
+  DoWireBodyPlace place = ool ? DO_WIRE_BODY_MEMFD : DO_WIRE_BODY_INLINE;
+  gsize total = do_wire_encode_into (msg, place, NULL, 0, NULL, 0);
   guint8 *buf = g_malloc (total);
 
-  do_wire_encode_into (msg, ool, buf, total);
+  do_wire_encode_into (msg, place, NULL, 0, buf, total);
   return g_bytes_new_take (buf, total);
 }
 
@@ -524,11 +543,59 @@ body_is_normal (GVariant *body)
          (plen == 0 || memcmp (data, g_variant_get_data (prefix), plen) == 0);
 }
 
+/* A REMOTE body: checks the @n bytes of piece list and fetches it. */
+static GBytes *
+fetch_remote_body (const DoWireHeader *h, const guint8 *list, gsize n,
+                   DoWireFetch fetch, gpointer fetch_data, GError **error)
+{
+  DoWirePiece pieces[DO_WIRE_MAX_PIECES];
+  guint64 count, sum = 0;
+
+  if (h->kind != DO_MESSAGE_CALL || (h->flags & DO_WIRE_FLAG_BODY_OOL))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "a %s left its body in the sender's memory",
+                   do_message_kind_to_string (h->kind));
+      return NULL;
+    }
+  if (n < 8 || (memcpy (&count, list, 8), count = GUINT64_FROM_LE (count)) == 0 ||
+      count > DO_WIRE_MAX_PIECES || n != 8 + count * sizeof (DoWirePiece))
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "a body in the sender's memory comes with a bad list of pieces");
+      return NULL;
+    }
+  for (guint i = 0; i < count; i++)
+    {
+      memcpy (&pieces[i], list + 8 + i * sizeof pieces[i], sizeof pieces[i]);
+      pieces[i].addr = GUINT64_FROM_LE (pieces[i].addr);
+      pieces[i].len = GUINT64_FROM_LE (pieces[i].len);
+      sum += MIN (pieces[i].len, DO_WIRE_MAX_REMOTE_BODY + 1);  /* no overflow */
+    }
+  if (sum != h->body_len || sum == 0 || sum > DO_WIRE_MAX_REMOTE_BODY)
+    {
+      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                   "the pieces of a body in the sender's memory do not make its %" G_GUINT64_FORMAT
+                   " bytes (at most %" G_GUINT64_FORMAT ")",
+                   h->body_len, DO_WIRE_MAX_REMOTE_BODY);
+      return NULL;
+    }
+  if (!fetch)
+    {
+      g_set_error_literal (error, DO_ERROR, DO_ERROR_PROTOCOL,
+                           "a body was left in the sender's memory, and reading it was not offered");
+      return NULL;
+    }
+  return fetch (fetch_data, pieces, count, sum, error);
+}
+
 DoMessage *
 do_wire_decode (const guint8 *data,
                 gsize size,
                 int *fds,
                 guint n_fds,
+                DoWireFetch fetch,
+                gpointer fetch_data,
                 GError **error)
 {
   DoWireHeader h;
@@ -606,7 +673,14 @@ do_wire_decode (const guint8 *data,
     goto fail;
 
   offset = align8 (offset);
-  if (ool)
+  if (h.flags & DO_WIRE_FLAG_BODY_REMOTE)
+    {
+      bytes = fetch_remote_body (&h, data + MIN (offset, size), size - MIN (offset, size),
+                                 fetch, fetch_data, error);
+      if (!bytes)
+        goto fail;
+    }
+  else if (ool)
     {
       if (offset != size || h.body_len == 0 || h.body_len > DO_WIRE_MAX_BODY)
         {

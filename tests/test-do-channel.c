@@ -557,7 +557,7 @@ roundtrip_raw_body (const gchar *type, const guint8 *bytes, gsize len, GError **
   msg->serial = 1;
   packet = do_wire_encode (msg, FALSE);
   return do_wire_decode (g_bytes_get_data (packet, NULL), g_bytes_get_size (packet),
-                         NULL, 0, error);
+                         NULL, 0, NULL, NULL, error);
 }
 
 /* Bulk bodies, `(F..., aT)`, skip GLib's element-by-element normal-form
@@ -670,7 +670,7 @@ test_many_signatures (void)
       msg->serial = 1;
       packet = do_wire_encode (msg, FALSE);
       back = do_wire_decode (g_bytes_get_data (packet, NULL), g_bytes_get_size (packet),
-                             NULL, 0, &error);
+                             NULL, 0, NULL, NULL, &error);
       g_assert_no_error (error);
       g_assert_true (g_variant_equal (back->body, body));
     }
@@ -759,6 +759,222 @@ test_out_of_line (void)
   pair_clear (&p);
 }
 
+typedef struct {
+  gpointer mem;
+  gboolean freed;
+} Lent;
+
+static void
+lent_free (gpointer data)
+{
+  Lent *lent = data;
+
+  g_free (lent->mem);
+  lent->freed = TRUE;
+}
+
+/* A sync call's body of @len bytes, `(u@ay)`, made from @seed. */
+static DoMessage *
+make_call (guint32 serial, gsize len, guint8 seed)
+{
+  g_autofree guint8 *data = g_malloc (len);
+  DoMessage *msg;
+
+  for (gsize i = 0; i < len; i++)
+    data[i] = (guint8) (seed + i * 7);
+  msg = do_message_new (DO_MESSAGE_CALL, 1, NULL, "M",
+                        g_variant_new ("(u@ay)", serial,
+                                       g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, len, 1)));
+  msg->serial = serial;
+  msg->caller_waits = TRUE;
+  return msg;
+}
+
+/* Sends @msg from @p's a, receives it on b, checks it arrived as sent and
+ * returns how (its wire flags). */
+static guint8
+send_call (Pair *p, DoMessage *msg)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoMessage) got = NULL;
+
+  g_assert_true (do_channel_send (p->a, msg, g_get_monotonic_time () + TIMEOUT_US, &error));
+  g_assert_no_error (error);
+  got = receive_waiting (p->b, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (got->serial, ==, msg->serial);
+  g_assert_cmpmem (g_variant_get_data (got->body), g_variant_get_size (got->body),
+                   g_variant_get_data (msg->body), g_variant_get_size (msg->body));
+  return got->flags;
+}
+
+/* A sync call's large body goes in a memfd until the peer finds it can
+ * read our memory, then stays in ours for the peer to copy; one lent at a
+ * time, so a second one before the first was read takes a memfd. */
+static void
+test_direct_read (void)
+{
+  gsize len = 5 * DO_WIRE_INLINE_MAX;
+  g_autoptr(DoMessage) first = make_call (1, len, 1);
+  g_autoptr(DoMessage) second = make_call (2, len, 2);
+  g_autoptr(DoMessage) third = make_call (3, len + 1, 3);
+  g_autoptr(DoMessage) oneway = make_call (4, len, 4);
+  g_autoptr(DoMessage) got = NULL;
+  g_autoptr(GError) error = NULL;
+  Pair p;
+
+  pair_init (&p, TRUE);
+  g_assert_cmpuint (send_call (&p, first), ==, DO_WIRE_FLAG_BODY_OOL);
+  g_assert_cmpuint (send_call (&p, second), ==, DO_WIRE_FLAG_BODY_REMOTE);
+  g_assert_cmpint (do_ring_read_state (do_channel_get_ring (p.a)), ==, DO_RING_READ_DONE);
+  g_assert_cmpuint (send_call (&p, third), ==, DO_WIRE_FLAG_BODY_REMOTE);
+  oneway->caller_waits = FALSE;
+  g_assert_cmpuint (send_call (&p, oneway), ==, DO_WIRE_FLAG_BODY_OOL);
+
+  /* Two before the peer reads: the second waits in a memfd. */
+  g_assert_true (do_channel_send (p.a, first, g_get_monotonic_time () + TIMEOUT_US, &error));
+  g_assert_true (do_channel_send (p.a, second, g_get_monotonic_time () + TIMEOUT_US, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (do_ring_read_state (do_channel_get_ring (p.a)), ==, DO_RING_READ_POSTED);
+  got = receive_waiting (p.b, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (got->flags, ==, DO_WIRE_FLAG_BODY_REMOTE);
+  g_assert_true (g_variant_equal (got->body, first->body));
+  g_clear_pointer (&got, do_message_unref);
+  got = receive_waiting (p.b, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (got->flags, ==, DO_WIRE_FLAG_BODY_OOL);
+  g_assert_true (g_variant_equal (got->body, second->body));
+
+  /* The channel holds a lent body until the peer read it and the caller
+   * is back. */
+  {
+    gsize n = 3 * DO_WIRE_INLINE_MAX;
+    Lent lent = { g_malloc0 (n), FALSE };
+    DoMessage *call = do_message_new (DO_MESSAGE_CALL, 1, NULL, "M",
+                                      g_variant_new ("(@ay)", g_variant_new_from_data (
+                                          G_VARIANT_TYPE_BYTESTRING, lent.mem, n, TRUE,
+                                          lent_free, &lent)));
+
+    call->serial = 5;
+    call->caller_waits = TRUE;
+    g_assert_cmpuint (send_call (&p, call), ==, DO_WIRE_FLAG_BODY_REMOTE);
+    do_message_unref (call);
+    g_assert_false (lent.freed);
+    do_channel_reclaim (p.a);
+    g_assert_true (lent.freed);
+  }
+  pair_clear (&p);
+}
+
+/* A channel that goes while its body is lent keeps the body until the
+ * peer is done with it. */
+static void
+test_direct_read_orphan (void)
+{
+  g_autoptr(DoMessage) first = make_call (1, 2 * DO_WIRE_INLINE_MAX, 7);
+  g_autoptr(DoRing) ring = NULL;
+  g_autoptr(DoMessage) got = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize n = 3 * DO_WIRE_INLINE_MAX;
+  Lent lent = { g_malloc (n), FALSE };
+  DoMessage *call;
+  Pair p, other;
+
+  memset (lent.mem, 0x5a, n);
+  call = do_message_new (DO_MESSAGE_CALL, 1, NULL, "M",
+                         g_variant_new ("(@ay)", g_variant_new_from_data (
+                             G_VARIANT_TYPE_BYTESTRING, lent.mem, n, TRUE, lent_free, &lent)));
+  call->serial = 2;
+  call->caller_waits = TRUE;
+  pair_init (&p, TRUE);
+  send_call (&p, first);
+  g_assert_true (do_channel_send (p.a, call, g_get_monotonic_time () + TIMEOUT_US, &error));
+  g_assert_no_error (error);
+  do_message_unref (call);
+  ring = do_ring_ref (do_channel_get_ring (p.a));
+  g_clear_pointer (&p.a, do_channel_unref);
+  g_assert_false (lent.freed);
+
+  got = receive_waiting (p.b, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (got->flags, ==, DO_WIRE_FLAG_BODY_REMOTE);
+  g_assert_cmpuint (g_variant_get_size (got->body), ==, n);
+  g_assert_cmpuint (((const guint8 *) g_variant_get_data (got->body))[n - 1], ==, 0x5a);
+  g_assert_cmpint (do_ring_read_state (ring), ==, DO_RING_READ_DONE);
+  g_assert_false (lent.freed);
+
+  /* The next body lent, on any channel, lets go of it. */
+  pair_init (&other, TRUE);
+  send_call (&other, first);
+  g_assert_cmpuint (send_call (&other, first), ==, DO_WIRE_FLAG_BODY_REMOTE);
+  g_assert_true (lent.freed);
+  pair_clear (&other);
+  pair_clear (&p);
+}
+
+/* With $PORTER_NO_DIRECT_READ=1 the peer never offers to read us. */
+static void
+test_direct_read_off (void)
+{
+  g_autoptr(DoMessage) msg = make_call (1, 2 * DO_WIRE_INLINE_MAX, 5);
+  Pair p;
+
+  g_setenv ("PORTER_NO_DIRECT_READ", "1", TRUE);
+  pair_init (&p, TRUE);
+  for (guint i = 0; i < 3; i++)
+    g_assert_cmpuint (send_call (&p, msg), ==, DO_WIRE_FLAG_BODY_OOL);
+  g_assert_false (do_ring_peer_reads_us (do_channel_get_ring (p.a)));
+  pair_clear (&p);
+  g_unsetenv ("PORTER_NO_DIRECT_READ");
+}
+
+/* A body left in the sender's memory that cannot be read, was not posted,
+ * or was never offered is a protocol error. */
+static void
+test_direct_read_bad (void)
+{
+  g_autoptr(DoMessage) msg = make_call (1, 2 * DO_WIRE_INLINE_MAX, 6);
+  struct {
+    gboolean offered, post;
+    guint64 addr;
+    const char *why;
+  } cases[] = {
+    { TRUE, TRUE, 4096, "Bad address" },
+    { TRUE, TRUE, G_MAXUINT64 - 8, "out of range" },
+    { TRUE, FALSE, 0, "without being posted" },
+    { FALSE, TRUE, 0, "not offered" },
+  };
+
+  for (gsize c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DoMessage) got = NULL;
+      gsize len = g_variant_get_size (msg->body);
+      DoWirePiece piece = { cases[c].addr, len };
+      guint8 packet[256];
+      gsize size;
+      Pair p;
+
+      pair_init (&p, TRUE);
+      if (cases[c].offered)
+        send_call (&p, msg);   /* b learns it can read a */
+      if (piece.addr == 0)
+        piece.addr = (gsize) g_variant_get_data (msg->body);
+      size = do_wire_encode_into (msg, DO_WIRE_BODY_REMOTE, &piece, 1, packet, sizeof packet);
+      g_assert_cmpuint (size, <=, sizeof packet);
+      if (cases[c].post)
+        do_ring_read_post (do_channel_get_ring (p.a), DO_RING_READ_POSTED);
+      g_assert_true (do_ring_push (do_channel_get_ring (p.a), packet, size, 0, -1, NULL, &error));
+      g_assert_no_error (error);
+      got = receive_waiting (p.b, &error);
+      g_assert_null (got);
+      g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
+      g_assert_nonnull (strstr (error->message, cases[c].why));
+      pair_clear (&p);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -778,5 +994,9 @@ main (int argc, char **argv)
   g_test_add_func ("/do/wire/many-signatures", test_many_signatures);
   g_test_add_func ("/do/wire/empty-body", test_empty_body);
   g_test_add_func ("/do/channel/out-of-line", test_out_of_line);
+  g_test_add_func ("/do/channel/direct-read", test_direct_read);
+  g_test_add_func ("/do/channel/direct-read-off", test_direct_read_off);
+  g_test_add_func ("/do/channel/direct-read-orphan", test_direct_read_orphan);
+  g_test_add_func ("/do/channel/direct-read-bad", test_direct_read_bad);
   return g_test_run ();
 }

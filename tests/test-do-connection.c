@@ -497,6 +497,45 @@ test_bulk_64mib (void)
   stop_server (pid);
 }
 
+/* Large arguments of sync calls: the first goes in a memfd, the server
+ * then finds it can read the client's memory and copies the later ones
+ * straight out of it.  Every byte echoed back is checked. */
+static void
+test_bulk_direct_read (void)
+{
+  int port;
+  pid_t pid = fork_server (&port, NULL, NULL, FALSE);
+  g_autoptr(DoProxy) proxy = connect_proxy (port);
+  DoRing *ring = do_channel_get_ring (do_proxy_get_connection (proxy)->channel);
+  gsize sizes[] = { 256 * 1024, 256 * 1024, 1024 * 1024 + 3, 4 * 1024 * 1024, DO_WIRE_INLINE_MAX + 1 };
+
+  g_assert_nonnull (ring);
+  for (gsize c = 0; c < G_N_ELEMENTS (sizes); c++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree guint8 *data = g_malloc (sizes[c]);
+      g_autoptr(GVariant) r = NULL;
+      g_autoptr(GVariant) bytes = NULL;
+      const guint8 *back;
+      gsize n;
+
+      for (gsize i = 0; i < sizes[c]; i++)
+        data[i] = (guint8) (c + i * 31);
+      r = do_proxy_call_sync (proxy, "EchoBytes",
+                              g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                                                 data, sizes[c], 1)),
+                              0, 60000, NULL, &error);
+      g_assert_no_error (error);
+      bytes = g_variant_get_child_value (r, 0);
+      back = g_variant_get_fixed_array (bytes, &n, 1);
+      g_assert_cmpuint (n, ==, sizes[c]);
+      g_assert_true (memcmp (back, data, n) == 0);
+      g_assert_cmpint (do_ring_read_state (ring), ==, c == 0 ? DO_RING_READ_IDLE : DO_RING_READ_DONE);
+    }
+  close (port);
+  stop_server (pid);
+}
+
 /* Several client processes call one server at once; every result checked. */
 static void
 test_concurrent_clients (void)
@@ -1054,6 +1093,7 @@ main (int argc, char **argv)
   g_test_add_func ("/do/connection/oneway-order", test_oneway_order);
   g_test_add_func ("/do/connection/fds", test_fds);
   g_test_add_func ("/do/connection/bulk-64mib", test_bulk_64mib);
+  g_test_add_func ("/do/connection/bulk-direct-read", test_bulk_direct_read);
   g_test_add_func ("/do/connection/concurrent-clients", test_concurrent_clients);
   g_test_add_func ("/do/connection/ring-hammer", test_ring_hammer);
   g_test_add_func ("/do/connection/ring-scribbler", test_ring_scribbler);

@@ -32,7 +32,7 @@ check_round_trip (DoMessage *msg)
   bytes = do_wire_encode (msg, FALSE);
   g_assert_nonnull (bytes);
   buf = g_bytes_get_data (bytes, &len);
-  again = do_wire_decode (buf, len, NULL, 0, &error);
+  again = do_wire_decode (buf, len, NULL, 0, NULL, NULL, &error);
   if (!again)
     g_error ("an accepted message does not decode once re-encoded: %s",
              error->message);
@@ -54,7 +54,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_autoptr(GError) error = NULL;
   DoMessage *msg;
 
-  msg = do_wire_decode (data, size, NULL, 0, &error);
+  msg = do_wire_decode (data, size, NULL, 0, NULL, NULL, &error);
   if (msg)
     {
       g_assert_no_error (error);

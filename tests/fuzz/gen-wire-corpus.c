@@ -65,7 +65,7 @@ seed_full (const char *name, DoMessage *msg, guint32 serial,
   bytes = encode (msg);
 
   /* A valid seed that the decoder refuses is a bug in one or the other. */
-  back = do_wire_decode (bytes->data, bytes->len, NULL, 0, &error);
+  back = do_wire_decode (bytes->data, bytes->len, NULL, 0, NULL, NULL, &error);
   if (expect == EXPECT_VALID && !back)
     g_printerr ("warning: valid seed %s does not decode: %s\n", name, error->message);
   if (expect == EXPECT_INVALID && back)
@@ -297,6 +297,21 @@ main (int argc, char **argv)
   mutated ("bad-error-fd-count", error_msg, fd_count_mismatch);
   mutated ("bad-empty-body-len-long", empty, body_len_long);
   mutated ("bad-oneway-ool", oneway, ool_without_fd);
+
+  /* A body left in the sender's memory: refused without a channel to
+   * read it, after its list of pieces is checked. */
+  {
+    g_autoptr(DoMessage) msg = do_message_new (DO_MESSAGE_CALL, 1, "org.porter.Calc", "Echo",
+                                               g_variant_new ("(s)", long_string));
+    DoWirePiece pieces[2] = { { 0x10000, 8 }, { 0x20000, DO_WIRE_INLINE_MAX - 1024 - 7 } };
+    guint8 buf[256];
+    gsize len;
+
+    msg->serial = 14;
+    len = do_wire_encode_into (msg, DO_WIRE_BODY_REMOTE, pieces, 2, buf, sizeof buf);
+    g_assert (len <= sizeof buf);
+    write_seed ("bad-remote-call", buf, len);
+  }
 
   /* ---- malformed: strings and signature */
   mutated ("bad-signature-invalid", call, sig_invalid);
