@@ -116,6 +116,9 @@ gboolean do_channel_is_inherited (DoChannel *channel);
  * it again. */
 void do_channel_adopt (DoChannel *channel);
 
+/* Tests only: called by a receiver right after it offered the sender to
+ * push half of a body. */
+extern void (*_do_channel_test_split_offered) (DoRingReadControl *rc);
 /* Makes a connected pair (both ends wrapped). */
 gboolean do_channel_new_pair (DoChannel **a, DoChannel **b, GError **error);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -35,8 +37,9 @@ struct _DoChannel {
 
   /* Direct reads (below) */
   guint8 probe[16];   /* random; the peer reads it to learn it can read us */
-  gboolean peer_tested; /* we tried to read the peer's probe; under the
-                         * caller's lock */
+  guint8 challenge[16]; /* the peer writes our probe here to show it can
+                         * write us */
+  gsize peer_tested;  /* (atomic) 0, then 1 + whether we can read the peer */
   int peer_pidfd;     /* the peer, once we could read it; else -1 */
   GVariant *lent[DO_WIRE_MAX_PIECES]; /* under send_lock: our body the peer
                                        * reads or read */
@@ -58,11 +61,27 @@ struct _DoChannel {
  * does not free it under the peer.  One body at a time per direction:
  * while one is lent, other large bodies take a memfd.
  *
- * The peer learns it can read us from our probe, 16 random bytes whose
- * address and value are in the ring's page: the first memfd body we send
- * makes it try.  If that works it says so in the page, and keeps a pidfd
- * of ours, so that a pid reused after we die is never read.
- * $PORTER_NO_DIRECT_READ=1 turns this off (we never say we can read). */
+ * The caller has nothing to do meanwhile, so for a big body it copies half
+ * itself: the receiver, having allocated the body's memory, says where
+ * (SPLIT) and copies the first half while the caller pushes the second
+ * there with process_vm_writev(2), on another CPU.  The receiver offers
+ * that only to a peer that showed it can write its memory (it wrote the
+ * receiver's probe into the receiver's private challenge slot): one that
+ * cannot must not be able to claim it pushed what it did not.  The caller
+ * waits for the offer only briefly, and the receiver copies the second
+ * half itself when nobody claimed it, or the push failed.
+ *
+ * Each side learns what it can do from the other's probe, 16 random bytes
+ * whose address and value are in the ring's page: the first memfd body it
+ * gets, or the first body it lends, makes it try to read them and write
+ * them into the peer's challenge slot.  If reading works it says so in the
+ * page, and keeps a pidfd of the peer, so that a pid reused after the peer
+ * dies is never read.  $PORTER_NO_DIRECT_READ=1 turns this off (we never
+ * try). */
+
+#define SPLIT_MIN (8u << 20)              /* bodies copied by both sides */
+#define SPLIT_WAIT_US 2000                /* the caller waits for the offer */
+#define PUSH_WAIT_US (2 * G_USEC_PER_SEC) /* the receiver waits for the push */
 
 static gboolean
 pid_alive (int pidfd)
@@ -72,34 +91,113 @@ pid_alive (int pidfd)
   return poll (&pfd, 1, 0) == 0;
 }
 
-/* After a memfd body from the peer: can we read the peer's memory? */
+/* Waits on the futex @word while it holds @seen, until @deadline (monotonic
+ * µs); returns early on a wake-up or a signal. */
 static void
+futex_wait (_Atomic guint32 *word, guint32 seen, gint64 deadline)
+{
+  gint64 left = deadline - g_get_monotonic_time ();
+  struct timespec ts;
+
+  if (left <= 0)
+    return;
+  ts.tv_sec = left / G_USEC_PER_SEC;
+  ts.tv_nsec = (left % G_USEC_PER_SEC) * 1000;
+  (void) syscall (SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
+}
+
+static void
+futex_wake (_Atomic guint32 *word)
+{
+  (void) syscall (SYS_futex, word, FUTEX_WAKE, G_MAXINT, NULL, NULL, 0);
+}
+
+static void
+set_state (DoRingReadControl *rc, DoRingRead state)
+{
+  atomic_store (&rc->state, state);
+  futex_wake (&rc->state);
+}
+
+/* Copies bytes [@from, @to) of the body in @pieces, in the memory of @pid,
+ * to @dest + @from (@write: the other way round).  Returns 0 or an errno. */
+static int
+copy_range (pid_t pid, gboolean write, const DoWirePiece *pieces, guint n_pieces,
+            guint8 *dest, gsize from, gsize to)
+{
+  while (from < to)
+    {
+      struct iovec here = { dest + from, to - from }, there[DO_WIRE_MAX_PIECES];
+      gsize skip = from, left = to - from;
+      guint n = 0;
+      ssize_t r;
+
+      for (guint i = 0; i < n_pieces && left > 0; i++)
+        {
+          if (skip >= pieces[i].len)
+            {
+              skip -= pieces[i].len;
+              continue;
+            }
+          there[n].iov_base = (guint8 *) (gsize) pieces[i].addr + skip;
+          there[n].iov_len = MIN (pieces[i].len - skip, left);
+          left -= there[n++].iov_len;
+          skip = 0;
+        }
+      /* A call may stop short, at a page it cannot reach: go on from
+       * there until it copies nothing. */
+      r = write ? process_vm_writev (pid, there, n, &here, 1, 0)
+                : process_vm_readv (pid, &here, 1, there, n, 0);
+      if (r <= 0)
+        return r < 0 ? errno : EFAULT;
+      from += r;
+    }
+  return 0;
+}
+
+/* Can we read (and write) the peer's memory?  Tried once, when a body
+ * first comes in a memfd or we first lend one. */
+static gboolean
 try_reading_peer (DoChannel *channel)
 {
   const char *off = g_getenv ("PORTER_NO_DIRECT_READ");
   pid_t pid = channel->ring_creds.pid;
+  DoRingReadControl *peer = do_ring_read_control (channel->ring, FALSE);
+  DoRingReadControl *ours = do_ring_read_control (channel->ring, TRUE);
   guint8 want[sizeof channel->probe], got[sizeof channel->probe];
   struct iovec local = { got, sizeof got }, remote;
-  guint64 addr;
   int pidfd;
 
-  channel->peer_tested = TRUE;
   if ((off && *off && strcmp (off, "0") != 0) || pid <= 0)
-    return;
-  do_ring_get_peer_probe (channel->ring, &addr, want);
-  if (addr > G_MAXSIZE || (pidfd = pidfd_open (pid, 0)) < 0)
-    return;
-  remote.iov_base = (void *) (gsize) addr;
+    return FALSE;
+  remote.iov_base = (void *) (gsize) peer->probe_addr;
   remote.iov_len = sizeof want;
+  memcpy (want, peer->probe, sizeof want);
+  if (peer->probe_addr > G_MAXSIZE || (pidfd = pidfd_open (pid, 0)) < 0)
+    return FALSE;
   if (process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof got ||
       memcmp (got, want, sizeof got) != 0 || !pid_alive (pidfd))
     {
       g_debug ("cannot read the memory of pid %d: bodies from it come in memfds", pid);
       close (pidfd);
-      return;
+      return FALSE;
     }
   channel->peer_pidfd = pidfd;
-  do_ring_set_peer_readable (channel->ring);
+  atomic_store (&peer->reader_ok, 1);
+  /* The same rights let us write it: show the peer, for pushes. */
+  remote.iov_base = (void *) (gsize) ours->challenge_addr;
+  local.iov_base = want;
+  if (ours->challenge_addr <= G_MAXSIZE)
+    (void) process_vm_writev (pid, &local, 1, &remote, 1, 0);
+  return TRUE;
+}
+
+static gboolean
+can_read_peer (DoChannel *channel)
+{
+  if (g_once_init_enter (&channel->peer_tested))
+    g_once_init_leave (&channel->peer_tested, 1 + try_reading_peer (channel));
+  return channel->peer_tested == 2;
 }
 
 /* Received bodies of 2 MiB and more land in memory aligned for huge
@@ -163,17 +261,55 @@ body_buffer_new (gsize len)
   return b;
 }
 
+G_LOCK_DEFINE_STATIC (quarantine);
+static GSList *quarantine;  /* of BodyBuffer */
+
+/* After our own part of a SPLIT body: the rest, pushed by the peer or
+ * copied by us.  Returns 0 or an errno; sets @unsafe when the peer may
+ * still be writing into @b. */
+static int
+finish_split (DoChannel *channel, DoRingReadControl *rc, const DoWirePiece *pieces,
+              guint n_pieces, BodyBuffer *b, gsize split, gsize len, gboolean *unsafe)
+{
+  gint64 deadline = g_get_monotonic_time () + PUSH_WAIT_US;
+  guint32 state = DO_RING_READ_SPLIT;
+
+  if (!atomic_compare_exchange_strong (&rc->state, &state, DO_RING_READ_COPYING))
+    for (;;)
+      {
+        state = atomic_load (&rc->state);
+        if (state == DO_RING_READ_PUSHED)
+          return 0;
+        if (state != DO_RING_READ_PUSHING)
+          break;   /* PUSH_FAILED (or garbage): copy it ourselves */
+        if (!pid_alive (channel->peer_pidfd))
+          return ESRCH;
+        if (g_get_monotonic_time () >= deadline)
+          {
+            *unsafe = TRUE;
+            return ETIMEDOUT;
+          }
+        futex_wait (&rc->state, state, MIN (deadline, g_get_monotonic_time () + 10000));
+      }
+  return copy_range (channel->ring_creds.pid, FALSE, pieces, n_pieces, b->mem, split, len);
+}
+
+void (*_do_channel_test_split_offered) (DoRingReadControl *rc);
+
 /* Copies a body the peer left in its memory (a DoWireFetch). */
 static GBytes *
 fetch_body (gpointer data, const DoWirePiece *pieces, guint n_pieces, gsize len, GError **error)
 {
   DoChannel *channel = data;
-  struct iovec remote[DO_WIRE_MAX_PIECES];
+  DoRingReadControl *rc = do_ring_read_control (channel->ring, FALSE);
+  guint32 posted = DO_RING_READ_POSTED;
+  gboolean unsafe = FALSE;
   BodyBuffer *b;
-  gsize done = 0;
-  int errsv = 0;
+  gsize split = len;
+  int errsv;
 
-  if (channel->peer_pidfd < 0 || !do_ring_read_begin (channel->ring))
+  if (channel->peer_pidfd < 0 ||
+      !atomic_compare_exchange_strong (&rc->state, &posted, DO_RING_READ_COPYING))
     {
       g_set_error_literal (error, DO_ERROR, DO_ERROR_PROTOCOL,
                            channel->peer_pidfd < 0
@@ -184,7 +320,7 @@ fetch_body (gpointer data, const DoWirePiece *pieces, guint n_pieces, gsize len,
   for (guint i = 0; i < n_pieces; i++)
     if (pieces[i].addr > G_MAXSIZE || pieces[i].len > G_MAXSIZE - pieces[i].addr)
       {
-        do_ring_read_end (channel->ring, FALSE);
+        set_state (rc, DO_RING_READ_FAILED);
         g_set_error_literal (error, DO_ERROR, DO_ERROR_PROTOCOL,
                              "a body in the sender's memory has a piece out of range");
         return NULL;
@@ -192,50 +328,75 @@ fetch_body (gpointer data, const DoWirePiece *pieces, guint n_pieces, gsize len,
   b = body_buffer_new (len);
   if (!b)
     {
-      do_ring_read_end (channel->ring, FALSE);
+      set_state (rc, DO_RING_READ_FAILED);
       g_set_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
                    "cannot allocate %zu bytes for a body", len);
       return NULL;
     }
-  /* A read may stop short (at a page it cannot read): go on from there
-   * until it reads nothing. */
-  while (done < len)
+  if (len >= SPLIT_MIN && memcmp (channel->challenge, channel->probe, sizeof channel->probe) == 0)
     {
-      struct iovec local = { b->mem + done, len - done };
-      gsize skip = done;
-      guint n = 0;
-      ssize_t r;
-
-      for (guint i = 0; i < n_pieces; i++)
-        {
-          if (skip >= pieces[i].len)
-            {
-              skip -= pieces[i].len;
-              continue;
-            }
-          remote[n].iov_base = (guint8 *) (gsize) pieces[i].addr + skip;
-          remote[n++].iov_len = pieces[i].len - skip;
-          skip = 0;
-        }
-      r = process_vm_readv (channel->ring_creds.pid, &local, 1, remote, n, 0);
-      if (r <= 0)
-        {
-          errsv = r < 0 ? errno : EFAULT;
-          break;
-        }
-      done += r;
+      split = len / 2;
+      rc->dest_addr = (gsize) b->mem;
+      rc->split = split;
+      set_state (rc, DO_RING_READ_SPLIT);
+      if (G_UNLIKELY (_do_channel_test_split_offered))
+        _do_channel_test_split_offered (rc);
     }
-  if (done == len && !pid_alive (channel->peer_pidfd))
+  errsv = copy_range (channel->ring_creds.pid, FALSE, pieces, n_pieces, b->mem, 0, split);
+  if (errsv == 0 && split < len)
+    errsv = finish_split (channel, rc, pieces, n_pieces, b, split, len, &unsafe);
+  if (errsv == 0 && !pid_alive (channel->peer_pidfd))
     errsv = ESRCH;
-  do_ring_read_end (channel->ring, errsv == 0);
+  set_state (rc, errsv == 0 ? DO_RING_READ_DONE : DO_RING_READ_FAILED);
   if (errsv != 0)
     {
-      body_buffer_free (b);
+      /* A peer still pushing into it would write into whatever reuses it:
+       * never reused. */
+      if (unsafe)
+        {
+          g_warning ("pid %d did not finish pushing its part of a body: its %zu bytes are lost",
+                     channel->ring_creds.pid, len);
+          G_LOCK (quarantine);
+          quarantine = g_slist_prepend (quarantine, b);
+          G_UNLOCK (quarantine);
+        }
+      else
+        body_buffer_free (b);
       g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
                    "cannot read a body from the sender's memory: %s", g_strerror (errsv));
       return NULL;
     }
   return g_bytes_new_with_free_func (b->mem, len, body_buffer_release, b);
+}
+
+/* The caller's part of a SPLIT body: waits briefly for the receiver's
+ * offer, then pushes the second part. */
+static void
+push_split (DoChannel *channel, const DoWirePiece *pieces, guint n_pieces, gsize len)
+{
+  DoRingReadControl *rc = do_ring_read_control (channel->ring, TRUE);
+  gint64 deadline = g_get_monotonic_time () + SPLIT_WAIT_US;
+  guint32 state;
+  guint64 dest, split;
+
+  for (;;)
+    {
+      state = atomic_load (&rc->state);
+      if (state == DO_RING_READ_SPLIT)
+        break;
+      if ((state != DO_RING_READ_POSTED && state != DO_RING_READ_COPYING) ||
+          g_get_monotonic_time () >= deadline)
+        return;
+      futex_wait (&rc->state, state, deadline);
+    }
+  dest = rc->dest_addr;
+  split = rc->split;
+  if (!atomic_compare_exchange_strong (&rc->state, &state, DO_RING_READ_PUSHING))
+    return;
+  set_state (rc, split < len && dest <= G_MAXSIZE - len &&
+                   copy_range (channel->ring_creds.pid, TRUE, pieces, n_pieces,
+                               (guint8 *) (gsize) dest, split, len) == 0
+                   ? DO_RING_READ_PUSHED : DO_RING_READ_PUSH_FAILED);
 }
 
 /* Bodies a peer may still be reading when their channel goes (its caller
@@ -255,9 +416,11 @@ static GArray *orphans;
 static gboolean
 still_reading (DoRing *ring)
 {
-  DoRingRead state = do_ring_read_state (ring);
+  DoRingRead state = atomic_load (&do_ring_read_control (ring, TRUE)->state);
 
-  return state == DO_RING_READ_POSTED || state == DO_RING_READ_COPYING;
+  return state == DO_RING_READ_POSTED || state == DO_RING_READ_COPYING ||
+         state == DO_RING_READ_SPLIT || state == DO_RING_READ_PUSHING ||
+         state == DO_RING_READ_PUSHED || state == DO_RING_READ_PUSH_FAILED;
 }
 
 static void
@@ -327,7 +490,8 @@ lend_body (DoChannel *channel, DoMessage *msg, DoWirePiece pieces[DO_WIRE_MAX_PI
   guint n = 0, left;
 
   if (!msg->caller_waits || msg->kind != DO_MESSAGE_CALL || !channel->ring ||
-      !do_ring_peer_reads_us (channel->ring) ||
+      !atomic_load (&do_ring_read_control (channel->ring, TRUE)->reader_ok) ||
+      !can_read_peer (channel) ||
       g_variant_get_size (msg->body) > DO_WIRE_MAX_REMOTE_BODY || !reclaim_lent (channel))
     return 0;
   G_LOCK (orphans);
@@ -346,7 +510,7 @@ lend_body (DoChannel *channel, DoMessage *msg, DoWirePiece pieces[DO_WIRE_MAX_PI
         pieces[n].addr = (gsize) g_variant_get_data (channel->lent[i]);
         pieces[n++].len = g_variant_get_size (channel->lent[i]);
       }
-  do_ring_read_post (channel->ring, DO_RING_READ_POSTED);
+  atomic_store (&do_ring_read_control (channel->ring, TRUE)->state, DO_RING_READ_POSTED);
   return n;
 }
 
@@ -519,6 +683,8 @@ do_channel_shutdown (DoChannel *channel)
 void
 do_channel_attach_ring (DoChannel *channel, DoRing *ring, const DoCredentials *peer)
 {
+  DoRingReadControl *ours = do_ring_read_control (ring, TRUE);
+
   g_return_if_fail (channel->ring == NULL);
   channel->ring = do_ring_ref (ring);
   channel->ring_creds = *peer;
@@ -527,7 +693,9 @@ do_channel_attach_ring (DoChannel *channel, DoRing *ring, const DoCredentials *p
       guint32 r = g_random_int ();
       memcpy (channel->probe + i, &r, 4);
     }
-  do_ring_set_probe (ring, (gsize) channel->probe, channel->probe);
+  ours->probe_addr = (gsize) channel->probe;
+  memcpy (ours->probe, channel->probe, sizeof ours->probe);
+  do_ring_read_control (ring, FALSE)->challenge_addr = (gsize) channel->challenge;
 }
 
 DoRing *
@@ -838,12 +1006,14 @@ do_channel_send (DoChannel *channel,
   if (!ok && place == DO_WIRE_BODY_REMOTE)
     {
       /* Never sent: the peer will not read it. */
-      do_ring_read_post (channel->ring, DO_RING_READ_IDLE);
+      atomic_store (&do_ring_read_control (channel->ring, TRUE)->state, DO_RING_READ_IDLE);
       channel_clear_lent (channel);
     }
   g_mutex_unlock (&channel->send_lock);
   if (body_fd >= 0)
     close (body_fd);
+  if (ok && place == DO_WIRE_BODY_REMOTE && g_variant_get_size (msg->body) >= SPLIT_MIN)
+    push_split (channel, pieces, n_pieces, g_variant_get_size (msg->body));
   return ok;
 }
 
@@ -853,8 +1023,8 @@ decode (DoChannel *channel, const guint8 *data, gsize len, int *fds, guint n_fds
   DoMessage *msg = do_wire_decode (data, len, fds, n_fds, channel->ring ? fetch_body : NULL,
                                    channel, error);
 
-  if (msg && (msg->flags & DO_WIRE_FLAG_BODY_OOL) && channel->ring && !channel->peer_tested)
-    try_reading_peer (channel);
+  if (msg && (msg->flags & DO_WIRE_FLAG_BODY_OOL) && channel->ring)
+    can_read_peer (channel);
   return msg;
 }
 

@@ -46,6 +46,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdatomic.h>
 
 G_BEGIN_DECLS
 
@@ -144,34 +145,37 @@ void do_ring_ack_doorbell (DoRing *ring);
  * record waits, @fd is readable or @deadline passes (DO_ERROR_TIMED_OUT). */
 gboolean do_ring_wait (DoRing *ring, int fd, gint64 deadline, GError **error);
 
-/* Direct reads (do-channel.c): the peer copies a sync call's large body
- * straight out of the caller's memory, one body at a time per direction.
- * Each side publishes a probe, an address in its memory and the 16 bytes
- * there; a consumer that could read them says so, and from then on the
- * producer may post a body for it to read.  The producer posts
- * (IDLE/DONE/FAILED -> POSTED), the consumer takes it (POSTED -> COPYING)
- * and finishes (DONE or FAILED); the producer keeps the body until it sees
- * one of those.  Every word here may be scribbled over by the peer: a lie
- * only breaks the liar's own messages. */
+/* Direct reads (do-channel.c, "Direct reads"): one direction's words,
+ * in the ring's page, on a cache line of their own.  The peer may scribble
+ * over any of them: a lie only breaks the liar's own messages. */
 typedef enum {
   DO_RING_READ_IDLE = 0,
-  DO_RING_READ_POSTED,
-  DO_RING_READ_COPYING,
-  DO_RING_READ_DONE,
-  DO_RING_READ_FAILED,
+  DO_RING_READ_POSTED,      /* producer: a body is lent */
+  DO_RING_READ_COPYING,     /* consumer: copying it */
+  DO_RING_READ_SPLIT,       /* consumer: copying the first part; the producer
+                             * may push the rest */
+  DO_RING_READ_PUSHING,     /* producer: pushing the rest */
+  DO_RING_READ_PUSHED,      /* producer: pushed it */
+  DO_RING_READ_PUSH_FAILED, /* producer: could not */
+  DO_RING_READ_DONE,        /* consumer: has the body */
+  DO_RING_READ_FAILED,      /* consumer: could not read it */
 } DoRingRead;
 
-void do_ring_set_probe (DoRing *ring, guint64 addr, const guint8 probe[16]);
-void do_ring_get_peer_probe (DoRing *ring, guint64 *addr, guint8 probe[16]);
-void do_ring_set_peer_readable (DoRing *ring);
-gboolean do_ring_peer_reads_us (DoRing *ring);
-/* Producer side: our body's state. */
-void do_ring_read_post (DoRing *ring, DoRingRead state);
-DoRingRead do_ring_read_state (DoRing *ring);
-/* Consumer side: takes the peer's posted body (FALSE: none is posted),
- * then says whether it was read. */
-gboolean do_ring_read_begin (DoRing *ring);
-void do_ring_read_end (DoRing *ring, gboolean ok);
+typedef struct {
+  guint64 probe_addr;        /* producer: where its probe bytes are */
+  guint8 probe[16];          /* producer: those bytes */
+  _Atomic guint32 state;     /* a DoRingRead; a futex */
+  _Atomic guint32 reader_ok; /* consumer: it read the producer's probe */
+  guint64 challenge_addr;    /* consumer: where the producer writes the
+                              * consumer's probe to show it may push */
+  guint64 dest_addr;         /* consumer (SPLIT): where the body goes ... */
+  guint64 split;             /* ... and where the producer's part starts */
+  guint8 pad[8];
+} DoRingReadControl;
+G_STATIC_ASSERT (sizeof (DoRingReadControl) == 64);
+
+/* The words of the direction we produce on (@ours) or the peer's. */
+DoRingReadControl *do_ring_read_control (DoRing *ring, gboolean ours);
 
 /* Tests only: called by a push that found its consumer asleep on the
  * socket, just before it decides on a wake-up (a consumer may act there). */

@@ -53,16 +53,6 @@ typedef struct {
   guint8 pad2[CACHE_LINE - 4];
 } RingControl;
 
-/* One direction's direct reads (do-channel.c), on a line of their own:
- * touched once per large call, never per message. */
-typedef struct {
-  guint64 probe_addr;         /* producer: where its probe bytes are */
-  guint8 probe[16];           /* producer: those bytes */
-  _Atomic guint32 state;      /* a DoRingRead; see do_ring_read_begin() */
-  _Atomic guint32 reader_ok;  /* consumer: it read the producer's probe */
-  guint8 pad[CACHE_LINE - 32];
-} ReadControl;
-
 typedef struct {
   guint32 magic;        /* written once by the creator, read once on attach */
   guint32 version;
@@ -70,7 +60,7 @@ typedef struct {
   guint32 header_size;
   guint8 pad[CACHE_LINE - 16];
   RingControl control[2];
-  ReadControl read[2];
+  DoRingReadControl read[2];
 } SharedHeader;
 G_STATIC_ASSERT (sizeof (SharedHeader) <= HEADER_SIZE);
 
@@ -107,8 +97,8 @@ struct _DoRing {
   guint32 tx_wake_tail;
   guint64 tx_since_wake; /* ... and this many bytes were pushed since */
 
-  ReadControl *tx_read;  /* the peer reads our bodies */
-  ReadControl *rx_read;  /* we read the peer's */
+  DoRingReadControl *tx_read;  /* the peer reads our bodies */
+  DoRingReadControl *rx_read;  /* we read the peer's */
 
   /* consuming: popped under the caller's lock */
   RingControl *rx;
@@ -392,56 +382,10 @@ do_ring_get_max_message (DoRing *ring)
   return ring->size / 2 - sizeof (RecordHeader);
 }
 
-void
-do_ring_set_probe (DoRing *ring, guint64 addr, const guint8 probe[16])
+DoRingReadControl *
+do_ring_read_control (DoRing *ring, gboolean ours)
 {
-  ring->tx_read->probe_addr = addr;
-  memcpy (ring->tx_read->probe, probe, sizeof ring->tx_read->probe);
-}
-
-void
-do_ring_get_peer_probe (DoRing *ring, guint64 *addr, guint8 probe[16])
-{
-  *addr = ring->rx_read->probe_addr;
-  memcpy (probe, ring->rx_read->probe, sizeof ring->rx_read->probe);
-}
-
-void
-do_ring_set_peer_readable (DoRing *ring)
-{
-  atomic_store (&ring->rx_read->reader_ok, 1);
-}
-
-gboolean
-do_ring_peer_reads_us (DoRing *ring)
-{
-  return atomic_load_explicit (&ring->tx_read->reader_ok, memory_order_relaxed) == 1;
-}
-
-void
-do_ring_read_post (DoRing *ring, DoRingRead state)
-{
-  atomic_store (&ring->tx_read->state, state);
-}
-
-DoRingRead
-do_ring_read_state (DoRing *ring)
-{
-  return atomic_load (&ring->tx_read->state);
-}
-
-gboolean
-do_ring_read_begin (DoRing *ring)
-{
-  guint32 posted = DO_RING_READ_POSTED;
-
-  return atomic_compare_exchange_strong (&ring->rx_read->state, &posted, DO_RING_READ_COPYING);
-}
-
-void
-do_ring_read_end (DoRing *ring, gboolean ok)
-{
-  atomic_store (&ring->rx_read->state, ok ? DO_RING_READ_DONE : DO_RING_READ_FAILED);
+  return ours ? ring->tx_read : ring->rx_read;
 }
 
 static gboolean

@@ -246,6 +246,12 @@ test_server_stop (TestServer *server)
   g_free (server);
 }
 
+int
+test_lent_state (DoRing *ring)
+{
+  return atomic_load (&do_ring_read_control (ring, TRUE)->state);
+}
+
 DoRing *
 test_ring_attach_copy (DoRing *ring)
 {

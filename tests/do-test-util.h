@@ -40,3 +40,5 @@ void test_server_stop (TestServer *server);
 /* The peer's view of @ring, attached from duplicates of its fds. */
 typedef struct _DoRing DoRing;
 DoRing *test_ring_attach_copy (DoRing *ring);
+/* The state of the body we lend on @ring (a DoRingRead). */
+int test_lent_state (DoRing *ring);

@@ -826,7 +826,7 @@ test_direct_read (void)
   pair_init (&p, TRUE);
   g_assert_cmpuint (send_call (&p, first), ==, DO_WIRE_FLAG_BODY_OOL);
   g_assert_cmpuint (send_call (&p, second), ==, DO_WIRE_FLAG_BODY_REMOTE);
-  g_assert_cmpint (do_ring_read_state (do_channel_get_ring (p.a)), ==, DO_RING_READ_DONE);
+  g_assert_cmpint (test_lent_state (do_channel_get_ring (p.a)), ==, DO_RING_READ_DONE);
   g_assert_cmpuint (send_call (&p, third), ==, DO_WIRE_FLAG_BODY_REMOTE);
   oneway->caller_waits = FALSE;
   g_assert_cmpuint (send_call (&p, oneway), ==, DO_WIRE_FLAG_BODY_OOL);
@@ -835,7 +835,7 @@ test_direct_read (void)
   g_assert_true (do_channel_send (p.a, first, g_get_monotonic_time () + TIMEOUT_US, &error));
   g_assert_true (do_channel_send (p.a, second, g_get_monotonic_time () + TIMEOUT_US, &error));
   g_assert_no_error (error);
-  g_assert_cmpint (do_ring_read_state (do_channel_get_ring (p.a)), ==, DO_RING_READ_POSTED);
+  g_assert_cmpint (test_lent_state (do_channel_get_ring (p.a)), ==, DO_RING_READ_POSTED);
   got = receive_waiting (p.b, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (got->flags, ==, DO_WIRE_FLAG_BODY_REMOTE);
@@ -901,7 +901,7 @@ test_direct_read_orphan (void)
   g_assert_cmpuint (got->flags, ==, DO_WIRE_FLAG_BODY_REMOTE);
   g_assert_cmpuint (g_variant_get_size (got->body), ==, n);
   g_assert_cmpuint (((const guint8 *) g_variant_get_data (got->body))[n - 1], ==, 0x5a);
-  g_assert_cmpint (do_ring_read_state (ring), ==, DO_RING_READ_DONE);
+  g_assert_cmpint (test_lent_state (ring), ==, DO_RING_READ_DONE);
   g_assert_false (lent.freed);
 
   /* The next body lent, on any channel, lets go of it. */
@@ -910,6 +910,101 @@ test_direct_read_orphan (void)
   g_assert_cmpuint (send_call (&other, first), ==, DO_WIRE_FLAG_BODY_REMOTE);
   g_assert_true (lent.freed);
   pair_clear (&other);
+  pair_clear (&p);
+}
+
+typedef struct {
+  Pair *pair;
+  DoMessage *msg;
+} Lender;
+
+static gpointer
+lend_thread (gpointer data)
+{
+  Lender *l = data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (do_channel_send (l->pair->a, l->msg, g_get_monotonic_time () + TIMEOUT_US, &error));
+  g_assert_no_error (error);
+  return NULL;
+}
+
+/* A big body is copied in two halves, the second pushed by the caller
+ * while the receiver copies the first; when the caller does not push, the
+ * receiver copies it all. */
+static void
+test_direct_read_split (void)
+{
+  gsize len = (9u << 20) + 3;
+  g_autoptr(DoMessage) small = make_call (1, 2 * DO_WIRE_INLINE_MAX, 8);
+  g_autoptr(DoMessage) big = make_call (2, len, 9);
+  Pair p;
+
+  pair_init (&p, TRUE);
+  send_call (&p, small);
+  for (guint round = 0; round < 4; round++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DoMessage) got = NULL;
+      Lender sender = { &p, big };
+      GThread *thread = NULL;
+
+      if (round % 2 == 0)
+        thread = g_thread_new ("sender", lend_thread, &sender);
+      else   /* the send gives up waiting for the offer before we read */
+        lend_thread (&sender);
+      got = receive_waiting (p.b, &error);
+      g_assert_no_error (error);
+      g_clear_pointer (&thread, g_thread_join);
+      g_assert_cmpuint (got->flags, ==, DO_WIRE_FLAG_BODY_REMOTE);
+      g_assert_cmpmem (g_variant_get_data (got->body), g_variant_get_size (got->body),
+                       g_variant_get_data (big->body), g_variant_get_size (big->body));
+      g_assert_cmpuint (do_ring_read_control (do_channel_get_ring (p.a), TRUE)->split, ==,
+                        g_variant_get_size (big->body) / 2);
+      g_assert_cmpint (test_lent_state (do_channel_get_ring (p.a)), ==, DO_RING_READ_DONE);
+      do_channel_reclaim (p.a);
+    }
+  pair_clear (&p);
+}
+
+/* A caller that claims the push and never does it: the receiver gives up
+ * on that message (and its memory) after a while, with a protocol error. */
+static void
+claim_push (DoRingReadControl *rc)
+{
+  guint32 split = DO_RING_READ_SPLIT;
+
+  g_assert_true (atomic_compare_exchange_strong (&rc->state, &split, DO_RING_READ_PUSHING));
+}
+
+static void
+test_direct_read_stalled_push (void)
+{
+  g_autoptr(DoMessage) small = make_call (1, 2 * DO_WIRE_INLINE_MAX, 10);
+  g_autoptr(DoMessage) big = make_call (2, 9u << 20, 11);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoMessage) got = NULL;
+  DoWirePiece piece;
+  guint8 packet[256];
+  gsize size;
+  Pair p;
+
+  pair_init (&p, TRUE);
+  send_call (&p, small);   /* b learns it can read a */
+  send_call (&p, small);   /* a, that it can write b */
+  piece.addr = (gsize) g_variant_get_data (big->body);
+  piece.len = g_variant_get_size (big->body);
+  size = do_wire_encode_into (big, DO_WIRE_BODY_REMOTE, &piece, 1, packet, sizeof packet);
+  atomic_store (&do_ring_read_control (do_channel_get_ring (p.a), TRUE)->state, DO_RING_READ_POSTED);
+  g_assert_true (do_ring_push (do_channel_get_ring (p.a), packet, size, 0, -1, NULL, &error));
+  _do_channel_test_split_offered = claim_push;
+  g_test_expect_message ("Porter", G_LOG_LEVEL_WARNING, "*did not finish pushing*");
+  got = receive_waiting (p.b, &error);
+  g_test_assert_expected_messages ();
+  _do_channel_test_split_offered = NULL;
+  g_assert_null (got);
+  g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (error->message, "timed out"));
   pair_clear (&p);
 }
 
@@ -924,7 +1019,7 @@ test_direct_read_off (void)
   pair_init (&p, TRUE);
   for (guint i = 0; i < 3; i++)
     g_assert_cmpuint (send_call (&p, msg), ==, DO_WIRE_FLAG_BODY_OOL);
-  g_assert_false (do_ring_peer_reads_us (do_channel_get_ring (p.a)));
+  g_assert_false (do_ring_read_control (do_channel_get_ring (p.a), TRUE)->reader_ok);
   pair_clear (&p);
   g_unsetenv ("PORTER_NO_DIRECT_READ");
 }
@@ -964,7 +1059,8 @@ test_direct_read_bad (void)
       size = do_wire_encode_into (msg, DO_WIRE_BODY_REMOTE, &piece, 1, packet, sizeof packet);
       g_assert_cmpuint (size, <=, sizeof packet);
       if (cases[c].post)
-        do_ring_read_post (do_channel_get_ring (p.a), DO_RING_READ_POSTED);
+        atomic_store (&do_ring_read_control (do_channel_get_ring (p.a), TRUE)->state,
+                      DO_RING_READ_POSTED);
       g_assert_true (do_ring_push (do_channel_get_ring (p.a), packet, size, 0, -1, NULL, &error));
       g_assert_no_error (error);
       got = receive_waiting (p.b, &error);
@@ -997,6 +1093,8 @@ main (int argc, char **argv)
   g_test_add_func ("/do/channel/direct-read", test_direct_read);
   g_test_add_func ("/do/channel/direct-read-off", test_direct_read_off);
   g_test_add_func ("/do/channel/direct-read-orphan", test_direct_read_orphan);
+  g_test_add_func ("/do/channel/direct-read-split", test_direct_read_split);
+  g_test_add_func ("/do/channel/direct-read-stalled-push", test_direct_read_stalled_push);
   g_test_add_func ("/do/channel/direct-read-bad", test_direct_read_bad);
   return g_test_run ();
 }

@@ -499,7 +499,8 @@ test_bulk_64mib (void)
 
 /* Large arguments of sync calls: the first goes in a memfd, the server
  * then finds it can read the client's memory and copies the later ones
- * straight out of it.  Every byte echoed back is checked. */
+ * straight out of it (the last, big one in halves with the client).
+ * Every byte echoed back is checked. */
 static void
 test_bulk_direct_read (void)
 {
@@ -507,7 +508,8 @@ test_bulk_direct_read (void)
   pid_t pid = fork_server (&port, NULL, NULL, FALSE);
   g_autoptr(DoProxy) proxy = connect_proxy (port);
   DoRing *ring = do_channel_get_ring (do_proxy_get_connection (proxy)->channel);
-  gsize sizes[] = { 256 * 1024, 256 * 1024, 1024 * 1024 + 3, 4 * 1024 * 1024, DO_WIRE_INLINE_MAX + 1 };
+  gsize sizes[] = { 256 * 1024, 256 * 1024, 1024 * 1024 + 3, 4 * 1024 * 1024,
+                    DO_WIRE_INLINE_MAX + 1, 12 * 1024 * 1024 + 5 };
 
   g_assert_nonnull (ring);
   for (gsize c = 0; c < G_N_ELEMENTS (sizes); c++)
@@ -530,7 +532,7 @@ test_bulk_direct_read (void)
       back = g_variant_get_fixed_array (bytes, &n, 1);
       g_assert_cmpuint (n, ==, sizes[c]);
       g_assert_true (memcmp (back, data, n) == 0);
-      g_assert_cmpint (do_ring_read_state (ring), ==, c == 0 ? DO_RING_READ_IDLE : DO_RING_READ_DONE);
+      g_assert_cmpint (test_lent_state (ring), ==, c == 0 ? DO_RING_READ_IDLE : DO_RING_READ_DONE);
     }
   close (port);
   stop_server (pid);
