@@ -5,7 +5,7 @@
  * SCM_CREDENTIALS, and EOF / POLLHUP means the peer is gone.  Bodies too big
  * for one packet go out of line in a sealed memfd, or, for a sync call on
  * a channel with a ring, stay in the caller's memory for the peer to copy
- * (do-channel.c, "Direct reads").
+ * (do-direct-private.h).
  *
  * With a ring pair attached (do-ring-private.h), messages that fit and
  * carry no fds go through the shared-memory ring instead; any other goes
@@ -47,7 +47,7 @@ gboolean do_channel_send (DoChannel *channel,
                           GError **error);
 
 /* After a sync call returns: lets go of its body if the peer read it
- * from our memory (see "Direct reads" in do-channel.c). */
+ * from our memory (do-direct-private.h). */
 void do_channel_reclaim (DoChannel *channel);
 /* Attaches the shared-memory fast path (a new reference to @ring is
  * taken).  @peer: the peer's credentials, given to the messages that come
@@ -116,9 +116,6 @@ gboolean do_channel_is_inherited (DoChannel *channel);
  * it again. */
 void do_channel_adopt (DoChannel *channel);
 
-/* Tests only: called by a receiver right after it offered the sender to
- * push half of a body. */
-extern void (*_do_channel_test_split_offered) (DoRingReadControl *rc);
 /* Makes a connected pair (both ends wrapped). */
 gboolean do_channel_new_pair (DoChannel **a, DoChannel **b, GError **error);
 

@@ -1,21 +1,17 @@
 /* Porter — libdo: channels over SOCK_SEQPACKET sockets.
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "do-channel-private.h"
+#include "do-direct-private.h"
 #include "do-error.h"
 #include "do-ring-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
-#include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -35,500 +31,8 @@ struct _DoChannel {
   gint rcvtimeo_ms;   /* SO_RCVTIMEO set, 0 for none; under the caller's lock */
   gint generation;    /* the fork_generation it was made in */
 
-  /* Direct reads (below) */
-  guint8 probe[16];   /* random; the peer reads it to learn it can read us */
-  guint8 challenge[16]; /* the peer writes our probe here to show it can
-                         * write us */
-  gsize peer_tested;  /* (atomic) 0, then 1 + whether we can read the peer */
-  int peer_pidfd;     /* the peer, once we could read it; else -1 */
-  GVariant *lent[DO_WIRE_MAX_PIECES]; /* under send_lock: our body the peer
-                                       * reads or read */
-  gint lending;       /* (atomic) lent[] holds a body */
+  DoDirect *direct;   /* with a ring: large bodies of sync calls */
 };
-
-/* Direct reads.  A body too big for a packet goes in a sealed memfd:
- * fresh shared pages, each one allocated, filled and mapped, which costs
- * several times a plain copy of the body.  When the peer can read our
- * memory (process_vm_readv(2): same user, no ptrace restriction; MPI
- * libraries use it for the same purpose), a sync call's large body stays
- * where it is instead: the packet says where its bytes are and the peer
- * copies them into its own memory before it dispatches the call.  One
- * copy, and nothing shared the peer could change under the receiver.
- *
- * The caller waits for the answer, which comes after the copy, so the
- * body stays put; the channel keeps a reference to it until the peer says,
- * in the ring's page, that it is done, so a caller that gives up early
- * does not free it under the peer.  One body at a time per direction:
- * while one is lent, other large bodies take a memfd.
- *
- * The caller has nothing to do meanwhile, so for a big body it copies half
- * itself: the receiver, having allocated the body's memory, says where
- * (SPLIT) and copies the first half while the caller pushes the second
- * there with process_vm_writev(2), on another CPU.  The receiver offers
- * that only to a peer that showed it can write its memory (it wrote the
- * receiver's probe into the receiver's private challenge slot): one that
- * cannot must not be able to claim it pushed what it did not.  The caller
- * waits for the offer only briefly, and the receiver copies the second
- * half itself when nobody claimed it, or the push failed.
- *
- * Each side learns what it can do from the other's probe, 16 random bytes
- * whose address and value are in the ring's page: the first memfd body it
- * gets, or the first body it lends, makes it try to read them and write
- * them into the peer's challenge slot.  If reading works it says so in the
- * page, and keeps a pidfd of the peer, so that a pid reused after the peer
- * dies is never read.  $PORTER_NO_DIRECT_READ=1 turns this off (we never
- * try). */
-
-#define SPLIT_MIN (8u << 20)              /* bodies copied by both sides */
-#define SPLIT_WAIT_US 2000                /* the caller waits for the offer */
-#define PUSH_WAIT_US (2 * G_USEC_PER_SEC) /* the receiver waits for the push */
-
-static gboolean
-pid_alive (int pidfd)
-{
-  struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-
-  return poll (&pfd, 1, 0) == 0;
-}
-
-/* Waits on the futex @word while it holds @seen, until @deadline (monotonic
- * µs); returns early on a wake-up or a signal. */
-static void
-futex_wait (_Atomic guint32 *word, guint32 seen, gint64 deadline)
-{
-  gint64 left = deadline - g_get_monotonic_time ();
-  struct timespec ts;
-
-  if (left <= 0)
-    return;
-  ts.tv_sec = left / G_USEC_PER_SEC;
-  ts.tv_nsec = (left % G_USEC_PER_SEC) * 1000;
-  (void) syscall (SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
-}
-
-static void
-futex_wake (_Atomic guint32 *word)
-{
-  (void) syscall (SYS_futex, word, FUTEX_WAKE, G_MAXINT, NULL, NULL, 0);
-}
-
-static void
-set_state (DoRingReadControl *rc, DoRingRead state)
-{
-  atomic_store (&rc->state, state);
-  futex_wake (&rc->state);
-}
-
-/* Copies bytes [@from, @to) of the body in @pieces, in the memory of @pid,
- * to @dest + @from (@write: the other way round).  Returns 0 or an errno. */
-static int
-copy_range (pid_t pid, gboolean write, const DoWirePiece *pieces, guint n_pieces,
-            guint8 *dest, gsize from, gsize to)
-{
-  while (from < to)
-    {
-      struct iovec here = { dest + from, to - from }, there[DO_WIRE_MAX_PIECES];
-      gsize skip = from, left = to - from;
-      guint n = 0;
-      ssize_t r;
-
-      for (guint i = 0; i < n_pieces && left > 0; i++)
-        {
-          if (skip >= pieces[i].len)
-            {
-              skip -= pieces[i].len;
-              continue;
-            }
-          there[n].iov_base = (guint8 *) (gsize) pieces[i].addr + skip;
-          there[n].iov_len = MIN (pieces[i].len - skip, left);
-          left -= there[n++].iov_len;
-          skip = 0;
-        }
-      /* A call may stop short, at a page it cannot reach: go on from
-       * there until it copies nothing. */
-      r = write ? process_vm_writev (pid, there, n, &here, 1, 0)
-                : process_vm_readv (pid, &here, 1, there, n, 0);
-      if (r <= 0)
-        return r < 0 ? errno : EFAULT;
-      from += r;
-    }
-  return 0;
-}
-
-/* Can we read (and write) the peer's memory?  Tried once, when a body
- * first comes in a memfd or we first lend one. */
-static gboolean
-try_reading_peer (DoChannel *channel)
-{
-  const char *off = g_getenv ("PORTER_NO_DIRECT_READ");
-  pid_t pid = channel->ring_creds.pid;
-  DoRingReadControl *peer = do_ring_read_control (channel->ring, FALSE);
-  DoRingReadControl *ours = do_ring_read_control (channel->ring, TRUE);
-  guint8 want[sizeof channel->probe], got[sizeof channel->probe];
-  struct iovec local = { got, sizeof got }, remote;
-  int pidfd;
-
-  if ((off && *off && strcmp (off, "0") != 0) || pid <= 0)
-    return FALSE;
-  remote.iov_base = (void *) (gsize) peer->probe_addr;
-  remote.iov_len = sizeof want;
-  memcpy (want, peer->probe, sizeof want);
-  if (peer->probe_addr > G_MAXSIZE || (pidfd = pidfd_open (pid, 0)) < 0)
-    return FALSE;
-  if (process_vm_readv (pid, &local, 1, &remote, 1, 0) != (ssize_t) sizeof got ||
-      memcmp (got, want, sizeof got) != 0 || !pid_alive (pidfd))
-    {
-      g_debug ("cannot read the memory of pid %d: bodies from it come in memfds", pid);
-      close (pidfd);
-      return FALSE;
-    }
-  channel->peer_pidfd = pidfd;
-  atomic_store (&peer->reader_ok, 1);
-  /* The same rights let us write it: show the peer, for pushes. */
-  remote.iov_base = (void *) (gsize) ours->challenge_addr;
-  local.iov_base = want;
-  if (ours->challenge_addr <= G_MAXSIZE)
-    (void) process_vm_writev (pid, &local, 1, &remote, 1, 0);
-  return TRUE;
-}
-
-static gboolean
-can_read_peer (DoChannel *channel)
-{
-  if (g_once_init_enter (&channel->peer_tested))
-    g_once_init_leave (&channel->peer_tested, 1 + try_reading_peer (channel));
-  return channel->peer_tested == 2;
-}
-
-/* Received bodies of 2 MiB and more land in memory aligned for huge
- * pages, and the last one freed is kept for the next: a fresh mapping
- * costs a page fault per 4 KiB, more than the copy.  One spare per
- * process, at most DO_WIRE_MAX_REMOTE_BODY bytes.  Smaller ones come from
- * malloc(), which keeps such sizes for reuse itself. */
-#define HUGE_PAGE (2u << 20)
-
-typedef struct {
-  guint8 *mem;
-  gsize capacity;
-} BodyBuffer;
-
-static BodyBuffer *spare_buffer;  /* (atomic) */
-
-static void
-body_buffer_free (BodyBuffer *b)
-{
-  free (b->mem);
-  g_free (b);
-}
-
-static void
-body_buffer_release (gpointer data)
-{
-  BodyBuffer *b = data;
-
-  if (b->capacity < HUGE_PAGE || !g_atomic_pointer_compare_and_exchange (&spare_buffer, NULL, b))
-    body_buffer_free (b);
-}
-
-static BodyBuffer *
-body_buffer_new (gsize len)
-{
-  BodyBuffer *b = len >= HUGE_PAGE ? g_atomic_pointer_exchange (&spare_buffer, NULL) : NULL;
-
-  if (b && b->capacity >= len && b->capacity / 2 <= len)
-    return b;
-  if (b)
-    body_buffer_release (b);
-  b = g_new (BodyBuffer, 1);
-  if (len < HUGE_PAGE)
-    {
-      b->capacity = len;
-      b->mem = malloc (len);
-    }
-  else
-    {
-      b->capacity = (len + HUGE_PAGE - 1) & ~(gsize) (HUGE_PAGE - 1);
-      if (posix_memalign ((void **) &b->mem, HUGE_PAGE, b->capacity) != 0)
-        b->mem = NULL;
-      else
-        (void) madvise (b->mem, b->capacity, MADV_HUGEPAGE);
-    }
-  if (!b->mem)
-    {
-      g_free (b);
-      return NULL;
-    }
-  return b;
-}
-
-G_LOCK_DEFINE_STATIC (quarantine);
-static GSList *quarantine;  /* of BodyBuffer */
-
-/* After our own part of a SPLIT body: the rest, pushed by the peer or
- * copied by us.  Returns 0 or an errno; sets @unsafe when the peer may
- * still be writing into @b. */
-static int
-finish_split (DoChannel *channel, DoRingReadControl *rc, const DoWirePiece *pieces,
-              guint n_pieces, BodyBuffer *b, gsize split, gsize len, gboolean *unsafe)
-{
-  gint64 deadline = g_get_monotonic_time () + PUSH_WAIT_US;
-  guint32 state = DO_RING_READ_SPLIT;
-
-  if (!atomic_compare_exchange_strong (&rc->state, &state, DO_RING_READ_COPYING))
-    for (;;)
-      {
-        state = atomic_load (&rc->state);
-        if (state == DO_RING_READ_PUSHED)
-          return 0;
-        if (state != DO_RING_READ_PUSHING)
-          break;   /* PUSH_FAILED (or garbage): copy it ourselves */
-        if (!pid_alive (channel->peer_pidfd))
-          return ESRCH;
-        if (g_get_monotonic_time () >= deadline)
-          {
-            *unsafe = TRUE;
-            return ETIMEDOUT;
-          }
-        futex_wait (&rc->state, state, MIN (deadline, g_get_monotonic_time () + 10000));
-      }
-  return copy_range (channel->ring_creds.pid, FALSE, pieces, n_pieces, b->mem, split, len);
-}
-
-void (*_do_channel_test_split_offered) (DoRingReadControl *rc);
-
-/* Copies a body the peer left in its memory (a DoWireFetch). */
-static GBytes *
-fetch_body (gpointer data, const DoWirePiece *pieces, guint n_pieces, gsize len, GError **error)
-{
-  DoChannel *channel = data;
-  DoRingReadControl *rc = do_ring_read_control (channel->ring, FALSE);
-  guint32 posted = DO_RING_READ_POSTED;
-  gboolean unsafe = FALSE;
-  BodyBuffer *b;
-  gsize split = len;
-  int errsv;
-
-  if (channel->peer_pidfd < 0 ||
-      !atomic_compare_exchange_strong (&rc->state, &posted, DO_RING_READ_COPYING))
-    {
-      g_set_error_literal (error, DO_ERROR, DO_ERROR_PROTOCOL,
-                           channel->peer_pidfd < 0
-                             ? "a body was left in the sender's memory, and reading it was not offered"
-                             : "a body was left in the sender's memory without being posted");
-      return NULL;
-    }
-  for (guint i = 0; i < n_pieces; i++)
-    if (pieces[i].addr > G_MAXSIZE || pieces[i].len > G_MAXSIZE - pieces[i].addr)
-      {
-        set_state (rc, DO_RING_READ_FAILED);
-        g_set_error_literal (error, DO_ERROR, DO_ERROR_PROTOCOL,
-                             "a body in the sender's memory has a piece out of range");
-        return NULL;
-      }
-  b = body_buffer_new (len);
-  if (!b)
-    {
-      set_state (rc, DO_RING_READ_FAILED);
-      g_set_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
-                   "cannot allocate %zu bytes for a body", len);
-      return NULL;
-    }
-  if (len >= SPLIT_MIN && memcmp (channel->challenge, channel->probe, sizeof channel->probe) == 0)
-    {
-      split = len / 2;
-      rc->dest_addr = (gsize) b->mem;
-      rc->split = split;
-      set_state (rc, DO_RING_READ_SPLIT);
-      if (G_UNLIKELY (_do_channel_test_split_offered))
-        _do_channel_test_split_offered (rc);
-    }
-  errsv = copy_range (channel->ring_creds.pid, FALSE, pieces, n_pieces, b->mem, 0, split);
-  if (errsv == 0 && split < len)
-    errsv = finish_split (channel, rc, pieces, n_pieces, b, split, len, &unsafe);
-  if (errsv == 0 && !pid_alive (channel->peer_pidfd))
-    errsv = ESRCH;
-  set_state (rc, errsv == 0 ? DO_RING_READ_DONE : DO_RING_READ_FAILED);
-  if (errsv != 0)
-    {
-      /* A peer still pushing into it would write into whatever reuses it:
-       * never reused. */
-      if (unsafe)
-        {
-          g_warning ("pid %d did not finish pushing its part of a body: its %zu bytes are lost",
-                     channel->ring_creds.pid, len);
-          G_LOCK (quarantine);
-          quarantine = g_slist_prepend (quarantine, b);
-          G_UNLOCK (quarantine);
-        }
-      else
-        body_buffer_free (b);
-      g_set_error (error, DO_ERROR, DO_ERROR_PROTOCOL,
-                   "cannot read a body from the sender's memory: %s", g_strerror (errsv));
-      return NULL;
-    }
-  return g_bytes_new_with_free_func (b->mem, len, body_buffer_release, b);
-}
-
-/* The caller's part of a SPLIT body: waits briefly for the receiver's
- * offer, then pushes the second part. */
-static void
-push_split (DoChannel *channel, const DoWirePiece *pieces, guint n_pieces, gsize len)
-{
-  DoRingReadControl *rc = do_ring_read_control (channel->ring, TRUE);
-  gint64 deadline = g_get_monotonic_time () + SPLIT_WAIT_US;
-  guint32 state;
-  guint64 dest, split;
-
-  for (;;)
-    {
-      state = atomic_load (&rc->state);
-      if (state == DO_RING_READ_SPLIT)
-        break;
-      if ((state != DO_RING_READ_POSTED && state != DO_RING_READ_COPYING) ||
-          g_get_monotonic_time () >= deadline)
-        return;
-      futex_wait (&rc->state, state, deadline);
-    }
-  dest = rc->dest_addr;
-  split = rc->split;
-  if (!atomic_compare_exchange_strong (&rc->state, &state, DO_RING_READ_PUSHING))
-    return;
-  set_state (rc, split < len && dest <= G_MAXSIZE - len &&
-                   copy_range (channel->ring_creds.pid, TRUE, pieces, n_pieces,
-                               (guint8 *) (gsize) dest, split, len) == 0
-                   ? DO_RING_READ_PUSHED : DO_RING_READ_PUSH_FAILED);
-}
-
-/* Bodies a peer may still be reading when their channel goes (its caller
- * gave up, then closed the connection): kept until the peer is done.  A
- * peer that never is keeps them for good; past MAX_ORPHANS, no body is
- * lent any more. */
-#define MAX_ORPHANS 8
-
-typedef struct {
-  DoRing *ring;
-  GVariant *lent[DO_WIRE_MAX_PIECES];
-} Orphan;
-
-G_LOCK_DEFINE_STATIC (orphans);
-static GArray *orphans;
-
-static gboolean
-still_reading (DoRing *ring)
-{
-  DoRingRead state = atomic_load (&do_ring_read_control (ring, TRUE)->state);
-
-  return state == DO_RING_READ_POSTED || state == DO_RING_READ_COPYING ||
-         state == DO_RING_READ_SPLIT || state == DO_RING_READ_PUSHING ||
-         state == DO_RING_READ_PUSHED || state == DO_RING_READ_PUSH_FAILED;
-}
-
-static void
-clear_lent (GVariant **lent)
-{
-  for (guint i = 0; i < DO_WIRE_MAX_PIECES; i++)
-    g_clear_pointer (&lent[i], g_variant_unref);
-}
-
-static void
-channel_clear_lent (DoChannel *channel)
-{
-  clear_lent (channel->lent);
-  g_atomic_int_set (&channel->lending, FALSE);
-}
-
-/* Reaps the orphans the peers are done with; returns how many are left. */
-static guint
-reap_orphans_locked (void)
-{
-  for (guint i = 0; orphans && i < orphans->len;)
-    {
-      Orphan *o = &g_array_index (orphans, Orphan, i);
-
-      if (still_reading (o->ring))
-        {
-          i++;
-          continue;
-        }
-      clear_lent (o->lent);
-      do_ring_unref (o->ring);
-      g_array_remove_index_fast (orphans, i);
-    }
-  return orphans ? orphans->len : 0;
-}
-
-/* Under the send lock: drops the body lent to the peer once it is done
- * with it; FALSE while it may still read it. */
-static gboolean
-reclaim_lent (DoChannel *channel)
-{
-  if (channel->lent[0] == NULL)
-    return TRUE;
-  if (still_reading (channel->ring))
-    return FALSE;
-  channel_clear_lent (channel);
-  return TRUE;
-}
-
-void
-do_channel_reclaim (DoChannel *channel)
-{
-  if (!g_atomic_int_get (&channel->lending))
-    return;
-  g_mutex_lock (&channel->send_lock);
-  reclaim_lent (channel);
-  g_mutex_unlock (&channel->send_lock);
-}
-
-/* Under the send lock: lends @msg's body to the peer, filling @pieces;
- * returns their number, 0 when the body must go in a memfd. */
-static guint
-lend_body (DoChannel *channel, DoMessage *msg, DoWirePiece pieces[DO_WIRE_MAX_PIECES])
-{
-  g_autoptr(GVariant) array = NULL;
-  GVariant *prefix;
-  guint n = 0, left;
-
-  if (!msg->caller_waits || msg->kind != DO_MESSAGE_CALL || !channel->ring ||
-      !atomic_load (&do_ring_read_control (channel->ring, TRUE)->reader_ok) ||
-      !can_read_peer (channel) ||
-      g_variant_get_size (msg->body) > DO_WIRE_MAX_REMOTE_BODY || !reclaim_lent (channel))
-    return 0;
-  G_LOCK (orphans);
-  left = reap_orphans_locked ();
-  G_UNLOCK (orphans);
-  if (left >= MAX_ORPHANS)
-    return 0;
-
-  prefix = do_wire_body_split (msg->body, &array);
-  channel->lent[0] = prefix ? prefix : g_variant_ref (msg->body);
-  channel->lent[1] = g_steal_pointer (&array);
-  g_atomic_int_set (&channel->lending, TRUE);
-  for (guint i = 0; i < DO_WIRE_MAX_PIECES && channel->lent[i]; i++)
-    if (g_variant_get_size (channel->lent[i]) > 0)
-      {
-        pieces[n].addr = (gsize) g_variant_get_data (channel->lent[i]);
-        pieces[n++].len = g_variant_get_size (channel->lent[i]);
-      }
-  atomic_store (&do_ring_read_control (channel->ring, TRUE)->state, DO_RING_READ_POSTED);
-  return n;
-}
-
-/* A channel going away with its body still lent. */
-static void
-orphan_lent (DoChannel *channel)
-{
-  Orphan o = { do_ring_ref (channel->ring), { NULL, } };
-
-  memcpy (o.lent, channel->lent, sizeof o.lent);
-  memset (channel->lent, 0, sizeof channel->lent);
-  g_atomic_int_set (&channel->lending, FALSE);
-  G_LOCK (orphans);
-  if (!orphans)
-    orphans = g_array_new (FALSE, FALSE, sizeof (Orphan));
-  g_array_append_val (orphans, o);
-  G_UNLOCK (orphans);
-}
 
 /* After fork() the child's copies of the parent's channels are dead: their
  * socket and ring are the parent's too, and reading them, writing them,
@@ -610,7 +114,6 @@ do_channel_new (int fd, GError **error)
   channel->ref_count = 1;
   channel->fd = fd;
   channel->generation = g_atomic_int_get (&fork_generation);
-  channel->peer_pidfd = -1;
   g_mutex_init (&channel->send_lock);
   return channel;
 }
@@ -654,12 +157,8 @@ do_channel_unref (DoChannel *channel)
 {
   if (channel == NULL || !g_atomic_int_dec_and_test (&channel->ref_count))
     return;
-  if (channel->lent[0] && !do_channel_is_inherited (channel) && !reclaim_lent (channel))
-    orphan_lent (channel);
-  clear_lent (channel->lent);
+  do_direct_free (channel->direct, do_channel_is_inherited (channel));
   close (channel->fd);
-  if (channel->peer_pidfd >= 0)
-    close (channel->peer_pidfd);
   do_ring_unref (channel->ring);
   do_message_unref (channel->ahead);
   g_mutex_clear (&channel->send_lock);
@@ -683,19 +182,20 @@ do_channel_shutdown (DoChannel *channel)
 void
 do_channel_attach_ring (DoChannel *channel, DoRing *ring, const DoCredentials *peer)
 {
-  DoRingReadControl *ours = do_ring_read_control (ring, TRUE);
-
   g_return_if_fail (channel->ring == NULL);
   channel->ring = do_ring_ref (ring);
   channel->ring_creds = *peer;
-  for (gsize i = 0; i < sizeof channel->probe; i += 4)
-    {
-      guint32 r = g_random_int ();
-      memcpy (channel->probe + i, &r, 4);
-    }
-  ours->probe_addr = (gsize) channel->probe;
-  memcpy (ours->probe, channel->probe, sizeof ours->probe);
-  do_ring_read_control (ring, FALSE)->challenge_addr = (gsize) channel->challenge;
+  channel->direct = do_direct_new (ring, peer->pid);
+}
+
+void
+do_channel_reclaim (DoChannel *channel)
+{
+  if (!channel->direct || !do_direct_is_lending (channel->direct))
+    return;
+  g_mutex_lock (&channel->send_lock);
+  do_direct_reclaim (channel->direct);
+  g_mutex_unlock (&channel->send_lock);
 }
 
 DoRing *
@@ -963,7 +463,7 @@ do_channel_send (DoChannel *channel,
       /* Lent under the lock, which it keeps until the packet is out: a
        * body lent is the one the peer reads next. */
       g_mutex_lock (&channel->send_lock);
-      n_pieces = lend_body (channel, msg, pieces);
+      n_pieces = channel->direct ? do_direct_lend (channel->direct, msg, pieces) : 0;
       locked = n_pieces > 0;
       if (locked)
         place = DO_WIRE_BODY_REMOTE;
@@ -1006,25 +506,24 @@ do_channel_send (DoChannel *channel,
   if (!ok && place == DO_WIRE_BODY_REMOTE)
     {
       /* Never sent: the peer will not read it. */
-      atomic_store (&do_ring_read_control (channel->ring, TRUE)->state, DO_RING_READ_IDLE);
-      channel_clear_lent (channel);
+      do_direct_unlend (channel->direct);
     }
   g_mutex_unlock (&channel->send_lock);
   if (body_fd >= 0)
     close (body_fd);
-  if (ok && place == DO_WIRE_BODY_REMOTE && g_variant_get_size (msg->body) >= SPLIT_MIN)
-    push_split (channel, pieces, n_pieces, g_variant_get_size (msg->body));
+  if (ok && place == DO_WIRE_BODY_REMOTE)
+    do_direct_push (channel->direct, pieces, n_pieces, g_variant_get_size (msg->body));
   return ok;
 }
 
 static DoMessage *
 decode (DoChannel *channel, const guint8 *data, gsize len, int *fds, guint n_fds, GError **error)
 {
-  DoMessage *msg = do_wire_decode (data, len, fds, n_fds, channel->ring ? fetch_body : NULL,
-                                   channel, error);
+  DoMessage *msg = do_wire_decode (data, len, fds, n_fds, channel->direct ? do_direct_fetch : NULL,
+                                   channel->direct, error);
 
-  if (msg && (msg->flags & DO_WIRE_FLAG_BODY_OOL) && channel->ring)
-    can_read_peer (channel);
+  if (msg && (msg->flags & DO_WIRE_FLAG_BODY_OOL) && channel->direct)
+    do_direct_try_peer (channel->direct);
   return msg;
 }
 

@@ -2,6 +2,7 @@
  * socketpairs (libdo/do-channel.c, libdo/do-ring.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "libdo/do-channel-private.h"
+#include "libdo/do-direct-private.h"
 #include "libdo/do-wire-private.h"
 #include "libdo/do-error.h"
 #include "do-test-util.h"
@@ -997,11 +998,11 @@ test_direct_read_stalled_push (void)
   size = do_wire_encode_into (big, DO_WIRE_BODY_REMOTE, &piece, 1, packet, sizeof packet);
   atomic_store (&do_ring_read_control (do_channel_get_ring (p.a), TRUE)->state, DO_RING_READ_POSTED);
   g_assert_true (do_ring_push (do_channel_get_ring (p.a), packet, size, 0, -1, NULL, &error));
-  _do_channel_test_split_offered = claim_push;
+  _do_direct_test_split_offered = claim_push;
   g_test_expect_message ("Porter", G_LOG_LEVEL_WARNING, "*did not finish pushing*");
   got = receive_waiting (p.b, &error);
   g_test_assert_expected_messages ();
-  _do_channel_test_split_offered = NULL;
+  _do_direct_test_split_offered = NULL;
   g_assert_null (got);
   g_assert_error (error, DO_ERROR, DO_ERROR_PROTOCOL);
   g_assert_nonnull (strstr (error->message, "timed out"));
