@@ -720,6 +720,12 @@ test_ring_scribbler (void)
                                                        DO_CALL_FLAGS_NONE, 5000, NULL, &error);
           gint32 sum;
 
+          if (error)
+            {
+              /* Say what happened to the server before failing. */
+              test_read_into (log, logged, 2000);
+              g_test_message ("the server's log: %s", logged->str);
+            }
           g_assert_no_error (error);
           g_variant_get (ok, "(i)", &sum);
           g_assert_cmpint (sum, ==, round + i);
