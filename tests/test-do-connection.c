@@ -538,6 +538,57 @@ test_bulk_direct_read (void)
   stop_server (pid);
 }
 
+/* A client killed while the server copies its body out of the client's
+ * memory (or just before, or after): the server drops that connection
+ * and keeps serving the others. */
+static void
+test_bulk_direct_read_killed (void)
+{
+  int port;
+  pid_t server = fork_server (&port, NULL, NULL, FALSE);
+  g_autoptr(DoProxy) good = connect_proxy (port);
+
+  for (int round = 0; round < 6; round++)
+    {
+      int ready[2];
+      char c;
+      pid_t client;
+
+      g_assert_cmpint (pipe2 (ready, O_CLOEXEC), ==, 0);
+      client = fork ();
+      g_assert_cmpint (client, >=, 0);
+      if (client == 0)
+        {
+          DoProxy *proxy = connect_proxy (port);
+          gsize len = 32u << 20;
+          guint8 *data = g_malloc0 (len);
+
+          for (int i = 0; i < 3; i++)
+            {
+              if (i == 1 && write (ready[1], "r", 1) != 1)
+                _exit (1);
+              g_variant_unref (do_proxy_call_sync (proxy, "EchoBytes",
+                                                   g_variant_new ("(@ay)", g_variant_new_fixed_array (
+                                                       G_VARIANT_TYPE_BYTE, data, len, 1)),
+                                                   0, 60000, NULL, NULL));
+            }
+          _exit (0);
+        }
+      close (ready[1]);
+      g_assert_cmpint (read (ready[0], &c, 1), ==, 1);
+      close (ready[0]);
+      /* The second call (the first read from the client's memory) is on
+       * its way: at some point of it, the client dies. */
+      if (round > 0)
+        g_usleep (500 * round);
+      kill (client, SIGKILL);
+      g_assert_cmpint (test_wait_child (client, 5000), !=, -1);
+      g_assert_cmpint (call_add (good, round, 1), ==, round + 1);
+    }
+  close (port);
+  stop_server (server);
+}
+
 /* Several client processes call one server at once; every result checked. */
 static void
 test_concurrent_clients (void)
@@ -1102,6 +1153,7 @@ main (int argc, char **argv)
   g_test_add_func ("/do/connection/fds", test_fds);
   g_test_add_func ("/do/connection/bulk-64mib", test_bulk_64mib);
   g_test_add_func ("/do/connection/bulk-direct-read", test_bulk_direct_read);
+  g_test_add_func ("/do/connection/bulk-direct-read-killed", test_bulk_direct_read_killed);
   g_test_add_func ("/do/connection/concurrent-clients", test_concurrent_clients);
   g_test_add_func ("/do/connection/ring-hammer", test_ring_hammer);
   g_test_add_func ("/do/connection/ring-scribbler", test_ring_scribbler);
