@@ -231,9 +231,17 @@ main (int argc, char **argv)
   error_msg = seed ("valid-error-sis", do_message_new_error (1, err), 4, 1);
   empty = seed ("valid-call-empty-body",
                 do_message_new (DO_MESSAGE_CALL, 1, "org.porter.Calc", "Ping", NULL), 5, 0);
-  g_byte_array_unref (seed ("valid-release",
-                            do_message_new (DO_MESSAGE_RELEASE, 9, NULL, NULL,
-                                            g_variant_new ("(tu)", (guint64) 9, 3u)), 6, 0));
+  {
+    GVariantBuilder released;
+
+    /* As do-objref.c sends them: (object id, count) pairs. */
+    g_variant_builder_init (&released, G_VARIANT_TYPE ("a(tt)"));
+    g_variant_builder_add (&released, "(tt)", (guint64) 9, (guint64) 3);
+    g_variant_builder_add (&released, "(tt)", (guint64) 12, (guint64) 1);
+    g_byte_array_unref (seed ("valid-release",
+                              do_message_new (DO_MESSAGE_RELEASE, 0, NULL, NULL,
+                                              g_variant_new ("(a(tt))", &released)), 6, 0));
+  }
   g_byte_array_unref (seed ("valid-hello",
                             do_message_new (DO_MESSAGE_HELLO, 0, NULL, NULL, NULL), 7, 0));
   g_byte_array_unref (seed ("valid-bye",
