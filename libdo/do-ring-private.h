@@ -145,7 +145,7 @@ void do_ring_ack_doorbell (DoRing *ring);
  * record waits, @fd is readable or @deadline passes (DO_ERROR_TIMED_OUT). */
 gboolean do_ring_wait (DoRing *ring, int fd, gint64 deadline, GError **error);
 
-/* Direct reads (do-channel.c, "Direct reads"): one direction's words,
+/* Direct reads (do-direct.c): one direction's words,
  * in the ring's page, on a cache line of their own.  The peer may scribble
  * over any of them: a lie only breaks the liar's own messages. */
 typedef enum {

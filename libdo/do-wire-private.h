@@ -6,7 +6,7 @@
  * With DO_WIRE_FLAG_BODY_OOL the body is not in the packet: it lives in the
  * last attached fd, a sealed memfd of exactly body_len bytes.  With
  * DO_WIRE_FLAG_BODY_REMOTE (a CALL only) it stays in the sender's memory,
- * for the receiver to copy out (do-channel.c, "direct reads"): the packet
+ * for the receiver to copy out (do-direct.c): the packet
  * holds, where the body would be, a little-endian count of pieces, then
  * each piece's address and length; the pieces, in order, are the body's
  * body_len bytes.
