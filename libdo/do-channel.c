@@ -462,15 +462,17 @@ do_channel_send (DoChannel *channel,
     {
       /* Lent under the lock, which it keeps until the packet is out: a
        * body lent is the one the peer reads next. */
-      g_mutex_lock (&channel->send_lock);
-      n_pieces = channel->direct ? do_direct_lend (channel->direct, msg, pieces) : 0;
-      locked = n_pieces > 0;
-      if (locked)
-        place = DO_WIRE_BODY_REMOTE;
-      else
+      if (channel->direct)
         {
-          g_mutex_unlock (&channel->send_lock);
-          place = DO_WIRE_BODY_MEMFD;
+          g_mutex_lock (&channel->send_lock);
+          n_pieces = do_direct_lend (channel->direct, msg, pieces);
+          locked = n_pieces > 0;
+          if (!locked)
+            g_mutex_unlock (&channel->send_lock);
+        }
+      place = locked ? DO_WIRE_BODY_REMOTE : DO_WIRE_BODY_MEMFD;
+      if (!locked)
+        {
           body_fd = body_memfd (msg->body, error);
           if (body_fd < 0)
             return FALSE;
