@@ -1,5 +1,5 @@
 /* Porter — tests for channels with a shared-memory ring attached, over
- * socketpairs (libdo/do-channel.c, libdo/do-ring.c).
+ * socketpairs (libdo/do-channel.c, libdo/do-ring.c, libdo/do-direct.c).
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "libdo/do-channel-private.h"
 #include "libdo/do-direct-private.h"
