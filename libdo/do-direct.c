@@ -31,7 +31,7 @@
  * them into the peer's challenge slot.  If reading works it says so in the
  * page, and keeps a pidfd of the peer, so that a pid reused after the peer
  * dies is never read.  $PORTER_NO_DIRECT_READ=1 turns this off (we never
- * try).
+ * try, so we neither read the peer nor lend to it).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "do-direct-private.h"
