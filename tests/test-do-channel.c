@@ -1009,6 +1009,25 @@ test_direct_read_stalled_push (void)
   pair_clear (&p);
 }
 
+/* Lending needs only the peer's rights over the lender: a lender that
+ * cannot read the peer (here, the peer's probe is not what its page says)
+ * still lends, and the peer copies big bodies alone. */
+static void
+test_direct_read_one_way (void)
+{
+  g_autoptr(DoMessage) small = make_call (1, 2 * DO_WIRE_INLINE_MAX, 12);
+  g_autoptr(DoMessage) big = make_call (2, 9u << 20, 13);
+  Pair p;
+
+  pair_init (&p, TRUE);
+  do_ring_read_control (p.ring_b, TRUE)->probe[0] ^= 0xff;
+  g_assert_cmpuint (send_call (&p, small), ==, DO_WIRE_FLAG_BODY_OOL);
+  g_assert_cmpuint (send_call (&p, small), ==, DO_WIRE_FLAG_BODY_REMOTE);
+  g_assert_cmpuint (send_call (&p, big), ==, DO_WIRE_FLAG_BODY_REMOTE);
+  g_assert_cmpuint (do_ring_read_control (do_channel_get_ring (p.a), TRUE)->split, ==, 0);
+  pair_clear (&p);
+}
+
 /* With $PORTER_NO_DIRECT_READ=1 the peer never offers to read us. */
 static void
 test_direct_read_off (void)
@@ -1093,6 +1112,7 @@ main (int argc, char **argv)
   g_test_add_func ("/do/channel/out-of-line", test_out_of_line);
   g_test_add_func ("/do/channel/direct-read", test_direct_read);
   g_test_add_func ("/do/channel/direct-read-off", test_direct_read_off);
+  g_test_add_func ("/do/channel/direct-read-one-way", test_direct_read_one_way);
   g_test_add_func ("/do/channel/direct-read-orphan", test_direct_read_orphan);
   g_test_add_func ("/do/channel/direct-read-split", test_direct_read_split);
   g_test_add_func ("/do/channel/direct-read-stalled-push", test_direct_read_stalled_push);
