@@ -7,6 +7,7 @@
 #include "do-test-util.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -469,30 +470,39 @@ test_fds (void)
   stop_server (pid);
 }
 
+/* Calls EchoBytes with @data and checks that every byte came back. */
 static void
-test_bulk_64mib (void)
+echo_bytes (DoProxy *proxy, const guint8 *data, gsize len)
 {
   g_autoptr(GError) error = NULL;
-  int port;
-  pid_t pid = fork_server (&port, NULL, NULL, FALSE);
-  g_autoptr(DoProxy) proxy = connect_proxy (port);
-  gsize len = 64 * 1024 * 1024, n;
-  guint8 *data = g_malloc (len);
   g_autoptr(GVariant) r = NULL;
   g_autoptr(GVariant) bytes = NULL;
   const guint8 *back;
+  gsize n;
 
-  for (gsize i = 0; i < len; i++)
-    data[i] = (guint8) (i * 2654435761u >> 13);
   r = do_proxy_call_sync (proxy, "EchoBytes",
-                          g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, len, 1)),
+                          g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                                             data, len, 1)),
                           0, 60000, NULL, &error);
   g_assert_no_error (error);
   bytes = g_variant_get_child_value (r, 0);
   back = g_variant_get_fixed_array (bytes, &n, 1);
   g_assert_cmpuint (n, ==, len);
   g_assert_true (memcmp (back, data, len) == 0);
-  g_free (data);
+}
+
+static void
+test_bulk_64mib (void)
+{
+  int port;
+  pid_t pid = fork_server (&port, NULL, NULL, FALSE);
+  g_autoptr(DoProxy) proxy = connect_proxy (port);
+  gsize len = 64 * 1024 * 1024;
+  g_autofree guint8 *data = g_malloc (len);
+
+  for (gsize i = 0; i < len; i++)
+    data[i] = (guint8) (i * 2654435761u >> 13);
+  echo_bytes (proxy, data, len);
   close (port);
   stop_server (pid);
 }
@@ -514,24 +524,11 @@ test_bulk_direct_read (void)
   g_assert_nonnull (ring);
   for (gsize c = 0; c < G_N_ELEMENTS (sizes); c++)
     {
-      g_autoptr(GError) error = NULL;
       g_autofree guint8 *data = g_malloc (sizes[c]);
-      g_autoptr(GVariant) r = NULL;
-      g_autoptr(GVariant) bytes = NULL;
-      const guint8 *back;
-      gsize n;
 
       for (gsize i = 0; i < sizes[c]; i++)
         data[i] = (guint8) (c + i * 31);
-      r = do_proxy_call_sync (proxy, "EchoBytes",
-                              g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
-                                                                                 data, sizes[c], 1)),
-                              0, 60000, NULL, &error);
-      g_assert_no_error (error);
-      bytes = g_variant_get_child_value (r, 0);
-      back = g_variant_get_fixed_array (bytes, &n, 1);
-      g_assert_cmpuint (n, ==, sizes[c]);
-      g_assert_true (memcmp (back, data, n) == 0);
+      echo_bytes (proxy, data, sizes[c]);
       g_assert_cmpint (test_lent_state (ring), ==, c == 0 ? DO_RING_READ_IDLE : DO_RING_READ_DONE);
     }
   close (port);
@@ -540,18 +537,20 @@ test_bulk_direct_read (void)
 
 /* A client killed while the server copies its body out of the client's
  * memory (or just before, or after): the server drops that connection
- * and keeps serving the others. */
+ * and keeps serving the others.  The client says when each call starts;
+ * the rounds kill it as its second (the first read from its memory),
+ * third or fourth call starts, so the kill lands at varying points. */
 static void
 test_bulk_direct_read_killed (void)
 {
   int port;
   pid_t server = fork_server (&port, NULL, NULL, FALSE);
   g_autoptr(DoProxy) good = connect_proxy (port);
+  const int calls = 4;
 
   for (int round = 0; round < 6; round++)
     {
       int ready[2];
-      char c;
       pid_t client;
 
       g_assert_cmpint (pipe2 (ready, O_CLOEXEC), ==, 0);
@@ -563,9 +562,9 @@ test_bulk_direct_read_killed (void)
           gsize len = 32u << 20;
           guint8 *data = g_malloc0 (len);
 
-          for (int i = 0; i < 3; i++)
+          for (int i = 0; i < calls; i++)
             {
-              if (i == 1 && write (ready[1], "r", 1) != 1)
+              if (write (ready[1], "r", 1) != 1)
                 _exit (1);
               g_variant_unref (do_proxy_call_sync (proxy, "EchoBytes",
                                                    g_variant_new ("(@ay)", g_variant_new_fixed_array (
@@ -575,12 +574,15 @@ test_bulk_direct_read_killed (void)
           _exit (0);
         }
       close (ready[1]);
-      g_assert_cmpint (read (ready[0], &c, 1), ==, 1);
+      for (int started = 0; started < 2 + round % (calls - 1); started++)
+        {
+          struct pollfd pfd = { .fd = ready[0], .events = POLLIN };
+          char c;
+
+          g_assert_cmpint (poll (&pfd, 1, 60000), ==, 1);
+          g_assert_cmpint (read (ready[0], &c, 1), ==, 1);
+        }
       close (ready[0]);
-      /* The second call (the first read from the client's memory) is on
-       * its way: at some point of it, the client dies. */
-      if (round > 0)
-        g_usleep (500 * round);
       kill (client, SIGKILL);
       g_assert_cmpint (test_wait_child (client, 5000), !=, -1);
       g_assert_cmpint (call_add (good, round, 1), ==, round + 1);
