@@ -455,34 +455,37 @@ conn_source_get (ConnSource *cs)
 
 static void accept_clients (DoConnection *vending);
 
+/* Serves what @cs's connection has: new clients on a port, calls a reader
+ * thread left, or reads and runs what came (@socket_readable, @rung: what
+ * a poll saw).  On the context's thread: its dispatch, or a sync caller
+ * that owns the context (reply mode).  FALSE: the source is done with. */
 static gboolean
-conn_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+serve_source (ConnSource *cs, gboolean socket_readable, gboolean rung)
 {
-  ConnSource *cs = (ConnSource *) source;
   DoConnection *connection = conn_source_get (cs);
   GQueue done_tasks = G_QUEUE_INIT;
   GError *error;
 
   if (!connection)
-    return G_SOURCE_CONTINUE;
+    return TRUE;
   /* The child's copy of a parent's connection: not ours to read. */
   if (do_channel_is_inherited (connection->channel))
     {
       do_connection_unref (connection);
-      return G_SOURCE_REMOVE;
+      return FALSE;
     }
 
   if (connection->is_vending)
     {
       accept_clients (connection);
       do_connection_unref (connection);
-      return G_SOURCE_CONTINUE;
+      return TRUE;
     }
   if (connection->has_reader)
     {
       dispatch_incoming (connection);
       do_connection_unref (connection);
-      return G_SOURCE_CONTINUE;
+      return TRUE;
     }
 
   /* With a ring, a peer that calls again soon is served without sleeping:
@@ -490,8 +493,6 @@ conn_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
    * message.  Past MAX_SPIN_DISPATCH_US it lets the context run its other
    * sources, and comes straight back (spin_more) rather than sleeping. */
   gint64 until = g_get_monotonic_time () + MAX_SPIN_DISPATCH_US;
-  gboolean socket_readable = g_source_query_unix_fd (source, cs->tag) != 0;
-  gboolean rung = cs->doorbell_tag && g_source_query_unix_fd (source, cs->doorbell_tag) != 0;
 
   cs->spin_more = FALSE;
   for (;;)
@@ -519,7 +520,17 @@ conn_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   if (error)
     connection_die (connection, error);
   do_connection_unref (connection);
-  return G_SOURCE_CONTINUE;
+  return TRUE;
+}
+
+static gboolean
+conn_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  ConnSource *cs = (ConnSource *) source;
+
+  return serve_source (cs, cs->tag && g_source_query_unix_fd (source, cs->tag) != 0,
+                       cs->doorbell_tag && g_source_query_unix_fd (source, cs->doorbell_tag) != 0)
+         ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 static void
@@ -538,6 +549,221 @@ static GSourceFuncs conn_source_funcs = {
   NULL, NULL,
 };
 
+/* Reply mode (GNUstep's NSConnectionReplyMode): a sync caller that owns a
+ * context serves every connection on that context while it waits, not
+ * only its own, so a peer can call back over another connection (a
+ * client that connects to our port meanwhile, say).  The sources of each
+ * context are listed here; a reader thread that leaves calls for a
+ * context rings @wake_fd when sync callers wait in it. */
+typedef struct {
+  GPtrArray *sources;  /* ConnSource references */
+  int wake_fd;         /* eventfd */
+  guint n_waiting;     /* sync callers in reply mode */
+} ReplyMode;
+
+G_LOCK_DEFINE_STATIC (reply_mode);
+static GHashTable *reply_modes;  /* GMainContext -> ReplyMode */
+
+static void
+reply_mode_free (ReplyMode *rm)
+{
+  g_ptr_array_unref (rm->sources);
+  close (rm->wake_fd);
+  g_free (rm);
+}
+
+/* Called with reply_mode held. */
+static void
+reply_mode_forget_locked (GMainContext *context, ReplyMode *rm)
+{
+  if (rm->sources->len == 0 && rm->n_waiting == 0)
+    g_hash_table_remove (reply_modes, context);
+}
+
+static void
+reply_mode_add (DoConnection *connection, ConnSource *cs)
+{
+  ReplyMode *rm;
+
+  G_LOCK (reply_mode);
+  if (!reply_modes)
+    reply_modes = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) reply_mode_free);
+  rm = g_hash_table_lookup (reply_modes, connection->context);
+  if (!rm)
+    {
+      rm = g_new0 (ReplyMode, 1);
+      rm->sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+      rm->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+      g_hash_table_insert (reply_modes, connection->context, rm);
+    }
+  g_ptr_array_add (rm->sources, g_source_ref (&cs->source));
+  G_UNLOCK (reply_mode);
+}
+
+static void
+reply_mode_remove (DoConnection *connection, ConnSource *cs)
+{
+  ReplyMode *rm;
+
+  G_LOCK (reply_mode);
+  rm = reply_modes ? g_hash_table_lookup (reply_modes, connection->context) : NULL;
+  if (rm && g_ptr_array_remove_fast (rm->sources, cs))
+    reply_mode_forget_locked (connection->context, rm);
+  G_UNLOCK (reply_mode);
+}
+
+/* Tells sync callers serving @context that calls wait for it. */
+static void
+reply_mode_wake (GMainContext *context)
+{
+  ReplyMode *rm;
+
+  G_LOCK (reply_mode);
+  rm = reply_modes ? g_hash_table_lookup (reply_modes, context) : NULL;
+  if (rm && rm->n_waiting > 0 && rm->wake_fd >= 0)
+    eventfd_write (rm->wake_fd, 1);
+  G_UNLOCK (reply_mode);
+}
+
+/* Calls wait for @connection's context: wake whoever serves it. */
+static void
+wake_context (DoConnection *connection)
+{
+  g_main_context_wakeup (connection->context);
+  reply_mode_wake (connection->context);
+}
+
+/* What a sync caller in reply mode serves besides its own connection: the
+ * other sources of its context when it began to wait (a fresh list at each
+ * wait), and what the last poll saw of each. */
+typedef struct {
+  ConnSource *cs;  /* a reference */
+  gboolean ready;  /* prepared with something to do */
+  gint socket;     /* indices in the poll set, or -1 */
+  gint doorbell;
+} Other;
+
+typedef struct {
+  GMainContext *context;  /* NULL: nothing else to serve */
+  int wake_fd;
+  gint wake;              /* index of @wake_fd in the poll set */
+  GArray *others;         /* Other */
+} ReplyWait;
+
+static void
+reply_wait_begin (DoConnection *connection, ReplyWait *w)
+{
+  ReplyMode *rm;
+
+  w->context = NULL;
+  w->others = NULL;
+  G_LOCK (reply_mode);
+  rm = reply_modes ? g_hash_table_lookup (reply_modes, connection->context) : NULL;
+  for (guint i = 0; rm && i < rm->sources->len; i++)
+    {
+      ConnSource *cs = g_ptr_array_index (rm->sources, i);
+      Other o = { cs, FALSE, -1, -1 };
+
+      if (cs == connection->source || do_channel_is_inherited (cs->channel))
+        continue;
+      g_source_ref (&cs->source);
+      if (!w->others)
+        w->others = g_array_new (FALSE, FALSE, sizeof (Other));
+      g_array_append_val (w->others, o);
+    }
+  if (w->others)
+    {
+      w->context = connection->context;
+      w->wake_fd = rm->wake_fd;
+      rm->n_waiting++;
+    }
+  G_UNLOCK (reply_mode);
+}
+
+static void
+reply_wait_end (ReplyWait *w)
+{
+  ReplyMode *rm;
+
+  if (!w->context)
+    return;
+  G_LOCK (reply_mode);
+  rm = g_hash_table_lookup (reply_modes, w->context);
+  rm->n_waiting--;
+  reply_mode_forget_locked (w->context, rm);
+  G_UNLOCK (reply_mode);
+  for (guint i = 0; i < w->others->len; i++)
+    g_source_unref (&g_array_index (w->others, Other, i).cs->source);
+  g_array_unref (w->others);
+  w->context = NULL;
+}
+
+/* Before the poll: prepares the other sources (a ring is armed) and adds
+ * their fds to @pfds.  Returns whether one has work already. */
+static gboolean
+reply_wait_prepare (ReplyWait *w, GArray *pfds)
+{
+  gboolean ready = FALSE;
+  struct pollfd wake = { .fd = w->wake_fd, .events = POLLIN };
+
+  w->wake = (gint) pfds->len;
+  g_array_append_val (pfds, wake);
+  for (guint i = 0; i < w->others->len; i++)
+    {
+      Other *o = &g_array_index (w->others, Other, i);
+      gint timeout;
+
+      o->socket = o->doorbell = -1;
+      if (g_source_is_destroyed (&o->cs->source))
+        {
+          o->ready = FALSE;
+          continue;
+        }
+      o->ready = conn_source_prepare (&o->cs->source, &timeout);
+      ready |= o->ready;
+      if (o->cs->tag)
+        {
+          struct pollfd pfd = { .fd = do_channel_get_fd (o->cs->channel), .events = POLLIN };
+
+          o->socket = (gint) pfds->len;
+          g_array_append_val (pfds, pfd);
+        }
+      if (o->cs->doorbell_tag)
+        {
+          struct pollfd pfd = { .fd = do_channel_get_doorbell_fd (o->cs->channel),
+                                .events = POLLIN };
+
+          o->doorbell = (gint) pfds->len;
+          g_array_append_val (pfds, pfd);
+        }
+    }
+  return ready;
+}
+
+/* After the poll, outside every lock: serves the sources with work. */
+static void
+reply_wait_serve (ReplyWait *w, GArray *pfds)
+{
+  struct pollfd *p = (struct pollfd *) (gpointer) pfds->data;
+
+  if (p[w->wake].revents & POLLIN)
+    {
+      eventfd_t v;
+      eventfd_read (w->wake_fd, &v);
+    }
+  for (guint i = 0; i < w->others->len; i++)
+    {
+      Other *o = &g_array_index (w->others, Other, i);
+      gboolean socket = o->socket >= 0 && p[o->socket].revents != 0;
+      gboolean rung = o->doorbell >= 0 && p[o->doorbell].revents != 0;
+
+      if ((o->ready || socket || rung) && !g_source_is_destroyed (&o->cs->source) &&
+          !serve_source (o->cs, socket, rung))
+        g_source_destroy (&o->cs->source);
+      o->ready = FALSE;
+    }
+}
+
 static void
 attach_source (DoConnection *connection)
 {
@@ -553,6 +779,7 @@ attach_source (DoConnection *connection)
       g_source_set_name (&cs->source, "DoConnection calls");
       g_source_set_can_recurse (&cs->source, TRUE);
       g_source_attach (&cs->source, connection->context);
+      reply_mode_add (connection, cs);
       return;
     }
   cs->tag = g_source_add_unix_fd (&cs->source, do_channel_get_fd (connection->channel),
@@ -569,6 +796,7 @@ attach_source (DoConnection *connection)
   g_source_set_can_recurse (&cs->source, TRUE);
   g_source_set_priority (&cs->source, G_PRIORITY_DEFAULT);
   g_source_attach (&cs->source, connection->context);
+  reply_mode_add (connection, cs);
 }
 
 static void
@@ -584,6 +812,7 @@ detach_source (DoConnection *connection)
   G_UNLOCK (source_conn);
   if (cs)
     {
+      reply_mode_remove (connection, cs);
       g_source_destroy (&cs->source);
       g_source_unref (&cs->source);
     }
@@ -633,7 +862,9 @@ run_thread_safe_calls (DoConnection *connection)
   g_mutex_unlock (&connection->lock);
 
   if (left)
-    g_main_context_wakeup (connection->context);
+    {
+      wake_context (connection);
+    }
   while ((msg = g_queue_pop_head (&mine)))
     dispatch_one (connection, msg);
 }
@@ -1584,19 +1815,22 @@ _do_connection_send_call (DoConnection *connection, DoMessage *msg, Pending *p, 
 }
 
 /* Waits for something to read; returns whether the socket itself is
- * readable (else only the ring, or a wake-up). */
+ * readable (else only the ring, or a wake-up).  In reply mode (@w) it
+ * also waits for the context's other connections; @pfds is the poll set,
+ * for reply_wait_serve() after. */
 static gboolean
-wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancellable)
+wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancellable,
+               ReplyWait *w, GArray *pfds)
 {
-  gboolean socket_readable;
-
-  struct pollfd pfd[4] = {
+  struct pollfd own[4] = {
     { .fd = do_channel_get_fd (connection->channel), .events = POLLIN },
     { .fd = connection->wake_fd, .events = POLLIN },
     { .fd = do_channel_get_doorbell_fd (connection->channel), .events = POLLIN },
     { .fd = -1, .events = POLLIN },
   };
-  guint n = 3;
+  struct pollfd *pfd;
+  gboolean socket_readable, busy = FALSE;
+  int cancel_fd = -1;
 
   /* With a ring the reply often comes within a spin: no sleep at all.
    * Rung again at once: we may stop reading before the ring is empty, and
@@ -1606,9 +1840,14 @@ wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancella
       do_channel_rearm (connection->channel);
       return FALSE;
     }
-  if (cancellable && (pfd[3].fd = g_cancellable_get_fd (cancellable)) >= 0)
-    n = 4;
-  if (poll (pfd, n, do_poll_timeout (deadline)) > 0 && (pfd[1].revents & POLLIN))
+  if (cancellable)
+    own[3].fd = cancel_fd = g_cancellable_get_fd (cancellable);
+  g_array_append_vals (pfds, own, cancel_fd >= 0 ? 4 : 3);
+  if (w->context)
+    busy = reply_wait_prepare (w, pfds);
+  pfd = (struct pollfd *) (gpointer) pfds->data;
+  if (poll (pfd, pfds->len, busy ? 0 : do_poll_timeout (deadline)) > 0 &&
+      (pfd[1].revents & POLLIN))
     {
       eventfd_t v;
       eventfd_read (connection->wake_fd, &v);
@@ -1618,7 +1857,7 @@ wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancella
   socket_readable = pfd[0].revents != 0 || pfd[2].fd < 0;
   if (pfd[2].fd >= 0)
     do_channel_ack_doorbell (connection->channel);
-  if (n == 4)
+  if (cancel_fd >= 0)
     g_cancellable_release_fd (cancellable);
   return socket_readable;
 }
@@ -1679,38 +1918,53 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
         }
       if (!connection->reading)
         {
+          ReplyWait w = { NULL, };
+          g_autoptr(GArray) pfds = NULL;
           GError *death;
-          gint block_ms;
+          gint block_ms = -1;
 
           connection->reading = TRUE;
           g_mutex_unlock (&connection->lock);
-          block_ms = blocking_receive_ms (connection, may_dispatch, deadline, cancellable);
+          if (may_dispatch)
+            reply_wait_begin (connection, &w);
+          if (!w.context)
+            block_ms = blocking_receive_ms (connection, may_dispatch, deadline, cancellable);
           if (block_ms >= 0)  /* nothing else to watch: one blocking recvmsg */
             death = receive_blocking_then_lock (connection, block_ms, &done_tasks);
           else
             {
               /* Poll first: a reply from another process is never already
                * in, and a speculative recvmsg costs a system call. */
-              gboolean socket_readable = wait_readable (connection, deadline, cancellable);
+              gboolean socket_readable;
 
+              pfds = g_array_sized_new (FALSE, FALSE, sizeof (struct pollfd), 8);
+              socket_readable = wait_readable (connection, deadline, cancellable, &w, pfds);
               g_mutex_lock (&connection->lock);
               death = read_locked (connection, G_MAXUINT, p, socket_readable, &done_tasks);
             }
           connection->reading = FALSE;
           wake_waiters_locked (connection);
-          if (death || !g_queue_is_empty (&done_tasks))
+          if (death || !g_queue_is_empty (&done_tasks) || w.context)
             {
+              gboolean done = p->done;
+
               g_mutex_unlock (&connection->lock);
               run_completions (connection, &done_tasks);
               if (death)
                 connection_die (connection, death);
+              /* Reply mode: the others' calls, nested here, as GNUstep's
+               * NSConnectionReplyMode runs them (not once ours is done: the
+               * context serves them when we are back). */
+              if (w.context && pfds->len > 0 && !done)
+                reply_wait_serve (&w, pfds);
+              reply_wait_end (&w);
               g_mutex_lock (&connection->lock);
             }
           /* Calls that arrived while we read are for the context, and so
            * are records we left in the ring (they ring no doorbell). */
           if ((!may_dispatch && !g_queue_is_empty (&connection->incoming)) ||
               do_channel_has_pending (connection->channel))
-            g_main_context_wakeup (connection->context);
+            wake_context (connection);
         }
       else
         {

@@ -163,11 +163,12 @@ reply_to_result (DoMessage *reply, GUnixFDList **out_fd_list, GError **error)
  * @error: return location for a #GError.
  *
  * Calls the method and waits for its reply.  While waiting, calls the peer
- * makes on this connection are served on this thread if it owns the
- * connection's GMainContext (it does in a single-threaded program), so
- * callbacks into a blocked caller work.  If the peer dies the call fails at
- * once with %DO_ERROR_CONNECTION_DIED.  The server's error arrives with its
- * own domain, code and message.
+ * makes on this connection, and calls on the other connections of the
+ * same GMainContext (GNUstep's reply mode), are served on this thread if it
+ * owns that context (it does in a single-threaded program), so callbacks
+ * into a blocked caller work.  No other source of the context runs.  If
+ * the peer dies the call fails at once with %DO_ERROR_CONNECTION_DIED.  The
+ * server's error arrives with its own domain, code and message.
  *
  * Thread rules: any thread.
  *

@@ -35,6 +35,9 @@ static const gchar refs_xml[] =
   "      <arg direction='in' type='o'/><arg direction='out' type='i'/>"
   "    </method>"
   "    <method name='Exports'><arg direction='out' type='u'/></method>"
+  "    <method name='CallPort'>"
+  "      <arg direction='in' type='h'/><arg direction='out' type='i'/>"
+  "    </method>"
   "  </interface>"
   "</node>";
 
@@ -115,6 +118,8 @@ static DoConnection *vending;
  * runs its calls. */
 static gboolean server_thread_safe;
 
+static DoObject *reply_object (GVariant *reply);
+
 static GVariant *
 refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
              GVariant *params, gpointer user_data, GError **error)
@@ -160,6 +165,37 @@ refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
     }
   if (g_str_equal (method, "Exports"))
     return g_variant_new ("(u)", do_connection_get_n_exports (vending));
+  if (g_str_equal (method, "CallPort"))
+    {
+      /* Connects to the caller's own port, a connection of its own, and
+       * while the caller waits for this reply calls its root, then an
+       * object the root makes (not thread-safe: the caller's context
+       * runs it, whatever runs the root). */
+      GUnixFDList *fds = do_invocation_get_fd_list (invocation);
+      g_autoptr(DoConnection) back = NULL;
+      g_autoptr(DoProxy) root = NULL;
+      g_autoptr(DoObject) made = NULL;
+      g_autoptr(GVariant) reply = NULL;
+      gint32 index;
+      int fd;
+
+      g_variant_get (params, "(h)", &index);
+      fd = fds ? g_unix_fd_list_get (fds, index, error) : -1;
+      if (fd < 0)
+        return NULL;
+      back = do_connection_new_for_port_fd (fd, error);
+      close (fd);
+      if (!back)
+        return NULL;
+      root = do_connection_get_root_proxy (back);
+      reply = do_object_call_sync (root, REFS, "Make", NULL, NULL, DO_CALL_FLAGS_NONE,
+                                   5000, NULL, NULL, error);
+      if (!reply)
+        return NULL;
+      made = reply_object (reply);
+      return do_object_call_sync (made, THING, "Who", NULL, NULL, DO_CALL_FLAGS_NONE,
+                                  5000, NULL, NULL, error);
+    }
   g_assert_not_reached ();
 }
 
@@ -388,6 +424,62 @@ test_third_process (void)
 
   server_kill (&a);
   server_kill (&c);
+}
+
+static void
+raise_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+}
+
+/* GNUstep's reply mode: a caller blocked in a sync call still serves
+ * other connections on its context.  The server connects back to our own
+ * port (a second connection, accepted while we wait) and calls our root
+ * over it, twice, and from a thread-safe server's reader thread too. */
+static void
+test_callback_other_connection (void)
+{
+  Server s = { 0, };
+
+  server_start (&s);
+  /* Our root runs on our context, or on each connection's reader thread
+   * (and what it makes, on our context again). */
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(DoConnection) mine = do_connection_new (&error);
+      g_autoptr(DoObject) me = do_object_new (g_dbus_node_info_lookup_interface (node, REFS),
+                                              refs_handle, NULL, NULL);
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      g_autoptr(GVariant) r = NULL;
+      gint64 t0 = g_get_monotonic_time ();
+      int port = do_connection_dup_port_fd (mine, &error);
+      gboolean idled = FALSE;
+      gint32 pid;
+
+      g_assert_true (do_object_add_interface (me, g_dbus_node_info_lookup_interface (node, THING),
+                                              thing_handle, NULL, NULL, &error));
+      if (i >= 2)
+        g_assert_true (do_object_set_flags (me, DO_OBJECT_FLAGS_THREAD_SAFE, &error));
+      do_connection_set_root_object (mine, me);
+      g_assert_cmpint (port, >=, 0);
+      g_assert_cmpint (g_unix_fd_list_append (fds, port, &error), ==, 0);
+      close (port);
+      g_idle_add_once (raise_flag, &idled);
+      r = do_object_call_sync (s.root, REFS, "CallPort", g_variant_new ("(h)", 0), fds,
+                               DO_CALL_FLAGS_NONE, 20000, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_variant_get (r, "(i)", &pid);
+      g_assert_cmpint (pid, ==, getpid ());
+      /* Served at once, not once the server's 5 s call gave up. */
+      g_assert_cmpint (g_get_monotonic_time () - t0, <, 4 * G_USEC_PER_SEC);
+      /* Only connections are served meanwhile: the idle waits its turn. */
+      g_assert_false (idled);
+      while (!idled)
+        g_main_context_iteration (NULL, TRUE);
+      do_connection_close (mine);
+    }
+  server_kill (&s);
 }
 
 /* References counted for a message that does not go out are taken back:
@@ -666,6 +758,7 @@ main (int argc, char **argv)
   g_test_add_func ("/objref/nested", test_nested);
   g_test_add_func ("/objref/identity", test_identity);
   g_test_add_func ("/objref/third-process", test_third_process);
+  g_test_add_func ("/objref/callback-other-connection", test_callback_other_connection);
   g_test_add_func ("/objref/unsent-references", test_unsent_references);
   g_test_add_func ("/objref/many-proxies", test_many_proxies);
   g_test_add_func ("/objref/client-killed", test_client_killed);
@@ -675,6 +768,8 @@ main (int argc, char **argv)
   g_test_add_data_func ("/objref/thread-safe/nested", test_nested, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/identity", test_identity, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/third-process", test_third_process, run_thread_safe);
+  g_test_add_data_func ("/objref/thread-safe/callback-other-connection",
+                        test_callback_other_connection, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/many-proxies", test_many_proxies, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/client-killed", test_client_killed, run_thread_safe);
   return g_test_run ();
