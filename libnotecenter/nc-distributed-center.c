@@ -729,7 +729,8 @@ check_name (const gchar *what, const gchar *name, gboolean nullable, GError **er
  * @name: the notification's name (1 to 1024 bytes of UTF-8).
  * @sender: (nullable): its sender, a string (same limits).
  * @user_info: (nullable): an `a{sv}`, at most 64 KiB serialized; a
- *   floating reference is sunk.
+ *   floating reference is sunk.  An empty one arrives as %NULL, as
+ *   nc_notification_new_with_info() makes it from no pairs.
  * @flags: %NC_DISTRIBUTED_POST_DELIVER_IMMEDIATELY to reach suspended
  *   processes too.
  * @error: return location for an error.
