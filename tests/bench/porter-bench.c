@@ -24,6 +24,11 @@
  *                        pinned to one CPU.
  *   floor-memcpy-64mib   one 64 MiB memcpy, reported as mb_per_s (MiB/s):
  *                        what copying through a ring costs at best.
+ *   floor-relay-N        the floor of nc-post-dispatch-N and dbus-signal-N
+ *                        (N = 1, 10, 50): a post relayed by a third process
+ *                        to N observer processes that poll() and ack with
+ *                        one byte, over raw SEQPACKET sockets.  No daemon
+ *                        in between can do better than its three wake-ups.
  *   nc-check-ns          one nc_notify_check() on a token of a name
  *                        registered at a private porter-notifyd (a read of
  *                        its shared page): not a round trip.  Each sample
@@ -1527,6 +1532,50 @@ fail:
 
 typedef gboolean (*PostFunc) (gpointer data, GError **error);
 
+/* Times each post until all @n observers acked it (a byte on @pfds). */
+static gboolean
+time_posts (struct pollfd *pfds, guint n, PostFunc post, gpointer data,
+            const CaseParams *params, gint64 *samples, GError **error)
+{
+  for (guint i = 0; i < params->warmup + params->iterations; i++)
+    {
+      gint64 t0 = now_ns ();
+      guint got = 0;
+
+      if (!post (data, error))
+        return FALSE;
+      while (got < n)
+        {
+          int r = poll (pfds, n, SETUP_TIMEOUT_MS);
+
+          if (r < 0 && errno == EINTR)
+            continue;
+          if (r <= 0)
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                           "%u of %u observers got post %u", got, n, i);
+              return FALSE;
+            }
+          for (guint j = 0; j < n; j++)
+            {
+              char c;
+
+              if (!(pfds[j].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+              if (read (pfds[j].fd, &c, 1) != 1)
+                {
+                  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "an observer died");
+                  return FALSE;
+                }
+              got++;
+            }
+        }
+      if (i >= params->warmup)
+        samples[i - params->warmup] = now_ns () - t0;
+    }
+  return TRUE;
+}
+
 static gboolean
 run_dispatch (const char *role, const char *address, guint n, PostFunc post, gpointer data,
               const CaseParams *params, gint64 *samples, GError **error)
@@ -1557,41 +1606,7 @@ run_dispatch (const char *role, const char *address, guint n, PostFunc post, gpo
         }
     }
 
-  for (guint i = 0; i < params->warmup + params->iterations; i++)
-    {
-      gint64 t0 = now_ns ();
-      guint got = 0;
-
-      if (!post (data, error))
-        goto out;
-      while (got < n)
-        {
-          int r = poll (pfds, n, SETUP_TIMEOUT_MS);
-
-          if (r <= 0)
-            {
-              g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                           "%u of %u observers got post %u", got, n, i);
-              goto out;
-            }
-          for (guint j = 0; j < n; j++)
-            {
-              char c;
-
-              if (!(pfds[j].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-              if (read (pfds[j].fd, &c, 1) != 1)
-                {
-                  g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "an observer died");
-                  goto out;
-                }
-              got++;
-            }
-        }
-      if (i >= params->warmup)
-        samples[i - params->warmup] = now_ns () - t0;
-    }
-  ok = TRUE;
+  ok = time_posts (pfds, n, post, data, params, samples, error);
 
 out:
   for (guint j = 0; j < started; j++)
@@ -1657,11 +1672,190 @@ case_dbus_signal (guint n, const CaseParams *params, gint64 *samples, GError **e
   return ok;
 }
 
+/* floor-relay-N: the floor of nc-post-dispatch-N and dbus-signal-N, with
+ * raw sockets.  The post goes to a relay process (on any CPU, as the
+ * daemons are), which sends it on to N observer processes (on the servers'
+ * CPU) in turn; each waits in poll() as a main loop does and acks with one
+ * byte on its own socket, as run_dispatch()'s observers do.  Each hop is a
+ * wake-up. */
+static pid_t
+fork_plain (const cpu_set_t *cpus, GError **error)
+{
+  pid_t pid = fork ();
+
+  if (pid < 0)
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                 "fork: %s", g_strerror (errno));
+  else if (pid == 0)
+    {
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (pinned)
+        sched_setaffinity (0, sizeof *cpus, cpus);
+    }
+  return pid;
+}
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+/* Plain system calls only in the children, so forking without exec is
+ * safe; each exits when its input hangs up. */
+static G_GNUC_NORETURN void
+relay_main (int in, const int *out, guint n)
+{
+  guint8 buf[64];
+
+  for (;;)
+    {
+      ssize_t r = recv (in, buf, sizeof buf, 0);
+
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        _exit (r == 0 ? 0 : 1);
+      for (guint j = 0; j < n; j++)
+        if (send (out[j], buf, (size_t) r, MSG_NOSIGNAL) != r)
+          _exit (1);
+    }
+}
+
+static G_GNUC_NORETURN void
+relay_observer_main (int in, int ack)
+{
+  struct pollfd pfd = { .fd = in, .events = POLLIN };
+  guint8 buf[64];
+
+  for (;;)
+    {
+      ssize_t r;
+
+      if (poll (&pfd, 1, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          _exit (1);
+        }
+      r = recv (in, buf, sizeof buf, MSG_DONTWAIT);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        continue;
+      if (r <= 0 || send (ack, "n", 1, MSG_NOSIGNAL) != 1)
+        _exit (r == 0 ? 0 : 1);
+    }
+}
+
+static gboolean
+relay_post (gpointer data, GError **error)
+{
+  if (send (*(int *) data, DISPATCH_NAME, strlen (DISPATCH_NAME), MSG_NOSIGNAL) >= 0)
+    return TRUE;
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "send: %s", g_strerror (errno));
+  return FALSE;
+}
+
+static gboolean
+case_floor_relay (guint n, const CaseParams *params, gint64 *samples, GError **error)
+{
+  /* post: bench -> relay; deliver: relay -> observer; ack: observer -> bench */
+  int post[2] = { -1, -1 }, deliver[DISPATCH_MAX][2], ack[DISPATCH_MAX][2];
+  int relay_out[DISPATCH_MAX];
+  struct pollfd pfds[DISPATCH_MAX];
+  pid_t relay = -1, observers[DISPATCH_MAX];
+  guint started = 0;
+  gboolean ok = FALSE;
+
+  for (guint j = 0; j < n; j++)
+    deliver[j][0] = deliver[j][1] = ack[j][0] = ack[j][1] = -1;
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, post) < 0)
+    goto failed;
+  for (guint j = 0; j < n; j++)
+    if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, deliver[j]) < 0 ||
+        socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ack[j]) < 0)
+      goto failed;
+  /* Each child closes the ends it does not use, so that hang-ups get
+   * through: the bench's closes the relay's input, which closes each
+   * observer's. */
+  for (; started < n; started++)
+    {
+      observers[started] = fork_plain (&server_cpus, error);
+      if (observers[started] == 0)
+        {
+          close (post[0]);
+          close (post[1]);
+          for (guint j = 0; j < n; j++)
+            {
+              close (deliver[j][0]);
+              close (ack[j][0]);
+              if (j != started)
+                {
+                  close (deliver[j][1]);
+                  close (ack[j][1]);
+                }
+            }
+          relay_observer_main (deliver[started][1], ack[started][1]);
+        }
+      if (observers[started] < 0)
+        goto out;
+    }
+  for (guint j = 0; j < n; j++)
+    relay_out[j] = deliver[j][0];
+  relay = fork_plain (&original_cpus, error);
+  if (relay == 0)
+    {
+      close (post[0]);
+      for (guint j = 0; j < n; j++)
+        {
+          close (deliver[j][1]);
+          close (ack[j][0]);
+          close (ack[j][1]);
+        }
+      relay_main (post[1], relay_out, n);
+    }
+  if (relay < 0)
+    goto out;
+  close_fd (&post[1]);
+  for (guint j = 0; j < n; j++)
+    {
+      close_fd (&deliver[j][0]);
+      close_fd (&deliver[j][1]);
+      close_fd (&ack[j][1]);
+      pfds[j].fd = ack[j][0];
+      pfds[j].events = POLLIN;
+    }
+
+  ok = time_posts (pfds, n, relay_post, &post[0], params, samples, error);
+  goto out;
+
+failed:
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "%s", g_strerror (errno));
+out:
+  close_fd (&post[0]);
+  close_fd (&post[1]);
+  for (guint j = 0; j < n; j++)
+    {
+      close_fd (&deliver[j][0]);
+      close_fd (&deliver[j][1]);
+      close_fd (&ack[j][0]);
+      close_fd (&ack[j][1]);
+    }
+  if (relay > 0)
+    reap_child (relay);
+  for (guint j = 0; j < started; j++)
+    reap_child (observers[j]);
+  return ok;
+}
+
 #define DISPATCH_CASES(n) \
   static gboolean case_nc_dispatch_##n (const CaseParams *p, gint64 *s, GError **e) \
   { return case_nc_dispatch (n, p, s, e); } \
   static gboolean case_dbus_signal_##n (const CaseParams *p, gint64 *s, GError **e) \
-  { return case_dbus_signal (n, p, s, e); }
+  { return case_dbus_signal (n, p, s, e); } \
+  static gboolean case_floor_relay_##n (const CaseParams *p, gint64 *s, GError **e) \
+  { return case_floor_relay (n, p, s, e); }
 DISPATCH_CASES (1)
 DISPATCH_CASES (10)
 DISPATCH_CASES (50)
@@ -1705,6 +1899,9 @@ static Case cases[] = {
   { "porter-bulk-64mib", case_porter_bulk, 50, { 0, 0, 0 }, FALSE, 50 },
   { "porter-string-8mib", case_porter_string, 50, { 0, 0, 0 }, FALSE, 50 },
   { "nc-check-ns", case_nc_check, 20000, { 0, 0, 0 }, FALSE },
+  { "floor-relay-1", case_floor_relay_1, 5000, { 0, 0, 0 }, FALSE },
+  { "floor-relay-10", case_floor_relay_10, 2000, { 0, 0, 0 }, FALSE },
+  { "floor-relay-50", case_floor_relay_50, 500, { 0, 0, 0 }, FALSE, 500 },
   { "nc-post-dispatch-1", case_nc_dispatch_1, 5000, { 0, 0, 0 }, FALSE },
   { "nc-post-dispatch-10", case_nc_dispatch_10, 2000, { 0, 0, 0 }, FALSE },
   { "nc-post-dispatch-50", case_nc_dispatch_50, 500, { 0, 0, 0 }, FALSE, 500 },
@@ -1891,6 +2088,16 @@ main (int argc, char **argv)
   print_ratio (ratios, "porter-shm-samecore-rtt", "floor-seqpacket-samecore-rtt");
   print_ratio (ratios, "floor-memcpy-64mib", "porter-bulk-64mib");
   print_ratio (ratios, "dbus-signal-1", "nc-post-dispatch-1");
+  for (guint i = 0; i < 3; i++)
+    {
+      guint n = (const guint[]) { 1, 10, 50 }[i];
+      g_autofree gchar *floor = g_strdup_printf ("floor-relay-%u", n);
+      g_autofree gchar *nc = g_strdup_printf ("nc-post-dispatch-%u", n);
+      g_autofree gchar *dbus = g_strdup_printf ("dbus-signal-%u", n);
+
+      print_ratio (ratios, nc, floor);
+      print_ratio (ratios, dbus, floor);
+    }
   print_ratio (ratios, "dbus-signal-10", "nc-post-dispatch-10");
   print_ratio (ratios, "dbus-signal-50", "nc-post-dispatch-50");
   g_print ("{\"ratios\": {%s}}\n", ratios->str);
