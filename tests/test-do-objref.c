@@ -434,17 +434,18 @@ raise_flag (gpointer data)
 
 /* GNUstep's reply mode: a caller blocked in a sync call still serves
  * other connections on its context.  The server connects back to our own
- * port (a second connection, accepted while we wait) and calls our root
- * over it, twice, and from a thread-safe server's reader thread too. */
+ * port (a second connection, accepted while we wait) and calls our root,
+ * then an object it made, over it; from a thread-safe server's reader
+ * thread too (the thread-safe variant of this test). */
 static void
 test_callback_other_connection (void)
 {
   Server s = { 0, };
 
-  server_start (&s);
-  /* Our root runs on our context, or on each connection's reader thread
-   * (and what it makes, on our context again). */
-  for (guint i = 0; i < 4; i++)
+  /* Over rings (their doorbells are watched), then over sockets alone; our
+   * root runs on our context, or on each connection's reader thread (and
+   * what it makes, on our context again). */
+  for (guint i = 0; i < 8; i++)
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(DoConnection) mine = do_connection_new (&error);
@@ -452,25 +453,37 @@ test_callback_other_connection (void)
                                               refs_handle, NULL, NULL);
       g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
       g_autoptr(GVariant) r = NULL;
-      gint64 t0 = g_get_monotonic_time ();
-      int port = do_connection_dup_port_fd (mine, &error);
       gboolean idled = FALSE;
+      gint64 t0;
       gint32 pid;
+      int port;
 
+      if (i == 4)
+        {
+          server_kill (&s);
+          g_setenv ("PORTER_NO_SHM", "1", TRUE);
+        }
+      if (i % 4 == 0)
+        server_start (&s);
+      g_assert_no_error (error);
       g_assert_true (do_object_add_interface (me, g_dbus_node_info_lookup_interface (node, THING),
                                               thing_handle, NULL, NULL, &error));
-      if (i >= 2)
+      if (i % 4 >= 2)
         g_assert_true (do_object_set_flags (me, DO_OBJECT_FLAGS_THREAD_SAFE, &error));
       do_connection_set_root_object (mine, me);
+      port = do_connection_dup_port_fd (mine, &error);
       g_assert_cmpint (port, >=, 0);
       g_assert_cmpint (g_unix_fd_list_append (fds, port, &error), ==, 0);
       close (port);
+
       g_idle_add_once (raise_flag, &idled);
+      t0 = g_get_monotonic_time ();
       r = do_object_call_sync (s.root, REFS, "CallPort", g_variant_new ("(h)", 0), fds,
                                DO_CALL_FLAGS_NONE, 20000, NULL, NULL, &error);
       g_assert_no_error (error);
       g_variant_get (r, "(i)", &pid);
       g_assert_cmpint (pid, ==, getpid ());
+      g_assert_cmpint (do_connection_uses_shm (s.connection), ==, i < 4);
       /* Served at once, not once the server's 5 s call gave up. */
       g_assert_cmpint (g_get_monotonic_time () - t0, <, 4 * G_USEC_PER_SEC);
       /* Only connections are served meanwhile: the idle waits its turn. */
@@ -480,6 +493,7 @@ test_callback_other_connection (void)
       do_connection_close (mine);
     }
   server_kill (&s);
+  g_unsetenv ("PORTER_NO_SHM");
 }
 
 /* References counted for a message that does not go out are taken back:
