@@ -862,9 +862,7 @@ run_thread_safe_calls (DoConnection *connection)
   g_mutex_unlock (&connection->lock);
 
   if (left)
-    {
-      wake_context (connection);
-    }
+    wake_context (connection);
   while ((msg = g_queue_pop_head (&mine)))
     dispatch_one (connection, msg);
 }
