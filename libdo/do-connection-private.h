@@ -42,6 +42,8 @@ struct _DoConnection {
   GMutex lock;
   GCond cond;
   guint n_waiters;       /* protected by @lock: threads waiting on @cond */
+  guint n_serving;       /* protected by @lock: threads waiting in reply
+                          * mode while another reads (do-connection.c) */
   gboolean alive;        /* protected by @lock */
   GError *death;         /* protected by @lock */
   gboolean reading;      /* protected by @lock: a sync caller polls */

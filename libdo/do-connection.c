@@ -101,11 +101,15 @@ wake_reader (DoConnection *connection)
 /* Wakes the threads waiting on @cond for a reply another thread reads.
  * GLib's GCond makes a system call even with nobody waiting: avoided on
  * the common path (one caller per connection). */
+static void reply_mode_wake (GMainContext *context);
+
 static void
 wake_waiters_locked (DoConnection *connection)
 {
   if (connection->n_waiters > 0)
     g_cond_broadcast (&connection->cond);
+  if (connection->n_serving > 0)
+    reply_mode_wake (connection->context);
 }
 
 /* Routes one received message.  Called with @lock held.  Async completions
@@ -1860,6 +1864,48 @@ wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancella
   return socket_readable;
 }
 
+/* Reply mode while another thread reads @connection: we own its context,
+ * so we wait for our reply in poll(), serving the context's other
+ * connections, rather than on @cond (wake_waiters_locked() rings the
+ * context's reply-mode eventfd for us).  Called and returns with @lock
+ * held; FALSE, at once, when the context has no other connection. */
+static gboolean
+wait_serving_others (DoConnection *connection, Pending *p, gint64 until)
+{
+  g_autoptr(GArray) pfds = NULL;
+  ReplyWait w;
+  gboolean done;
+
+  g_mutex_unlock (&connection->lock);
+  reply_wait_begin (connection, &w);
+  g_mutex_lock (&connection->lock);
+  if (!w.context)
+    return FALSE;
+  /* From here on a reply, or the reader leaving, rings us. */
+  done = p->done || !connection->reading;
+  connection->n_serving++;
+  g_mutex_unlock (&connection->lock);
+  if (!done)
+    {
+      gboolean busy;
+
+      pfds = g_array_sized_new (FALSE, FALSE, sizeof (struct pollfd), 8);
+      busy = reply_wait_prepare (&w, pfds);
+      /* Interrupted, it saw nothing: the loop comes back. */
+      (void) poll ((struct pollfd *) (gpointer) pfds->data, pfds->len,
+                   busy ? 0 : do_poll_timeout (until));
+    }
+  g_mutex_lock (&connection->lock);
+  connection->n_serving--;
+  done = done || p->done;
+  g_mutex_unlock (&connection->lock);
+  if (!done)
+    reply_wait_serve (&w, pfds);
+  reply_wait_end (&w);
+  g_mutex_lock (&connection->lock);
+  return TRUE;
+}
+
 /* Whether a sync caller can block in recvmsg() for its reply (>= 0: with
  * that SO_RCVTIMEO, 0 for none) rather than poll() and then read: when it
  * watches nothing but the socket.  No ring (it spins and polls its
@@ -1971,9 +2017,12 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
           gint64 until = g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND;
           if (deadline >= 0)
             until = MIN (until, deadline);
-          connection->n_waiters++;
-          g_cond_wait_until (&connection->cond, &connection->lock, until);
-          connection->n_waiters--;
+          if (!may_dispatch || !wait_serving_others (connection, p, until))
+            {
+              connection->n_waiters++;
+              g_cond_wait_until (&connection->cond, &connection->lock, until);
+              connection->n_waiters--;
+            }
         }
     }
   g_hash_table_remove (connection->pending, GUINT_TO_POINTER (p->serial));

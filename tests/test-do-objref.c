@@ -38,6 +38,8 @@ static const gchar refs_xml[] =
   "    <method name='CallPort'>"
   "      <arg direction='in' type='h'/><arg direction='out' type='i'/>"
   "    </method>"
+  "    <method name='Visit'><arg direction='in' type='h'/></method>"
+  "    <method name='Keep'><arg direction='in' type='o'/></method>"
   "  </interface>"
   "</node>";
 
@@ -120,6 +122,29 @@ static gboolean server_thread_safe;
 
 static DoObject *reply_object (GVariant *reply);
 
+/* Visit: the server's connection to the visited port and the object it
+ * passed there; Keep: the object kept (a proxy). */
+static DoConnection *visit_back;
+static DoObject *visit_object, *kept;
+
+/* A connection to the port an `(h)` call passed. */
+static DoConnection *
+connect_to_passed_port (DoInvocation *invocation, GVariant *params, GError **error)
+{
+  GUnixFDList *fds = do_invocation_get_fd_list (invocation);
+  DoConnection *connection;
+  gint32 index;
+  int fd;
+
+  g_variant_get (params, "(h)", &index);
+  fd = fds ? g_unix_fd_list_get (fds, index, error) : -1;
+  if (fd < 0)
+    return NULL;
+  connection = do_connection_new_for_port_fd (fd, error);
+  close (fd);
+  return connection;
+}
+
 static GVariant *
 refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
              GVariant *params, gpointer user_data, GError **error)
@@ -171,20 +196,11 @@ refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
        * while the caller waits for this reply calls its root, then an
        * object the root makes (not thread-safe: the caller's context
        * runs it, whatever runs the root). */
-      GUnixFDList *fds = do_invocation_get_fd_list (invocation);
-      g_autoptr(DoConnection) back = NULL;
+      g_autoptr(DoConnection) back = connect_to_passed_port (invocation, params, error);
       g_autoptr(DoProxy) root = NULL;
       g_autoptr(DoObject) made = NULL;
       g_autoptr(GVariant) reply = NULL;
-      gint32 index;
-      int fd;
 
-      g_variant_get (params, "(h)", &index);
-      fd = fds ? g_unix_fd_list_get (fds, index, error) : -1;
-      if (fd < 0)
-        return NULL;
-      back = do_connection_new_for_port_fd (fd, error);
-      close (fd);
       if (!back)
         return NULL;
       root = do_connection_get_root_proxy (back);
@@ -195,6 +211,36 @@ refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
       made = reply_object (reply);
       return do_object_call_sync (made, THING, "Who", NULL, NULL, DO_CALL_FLAGS_NONE,
                                   5000, NULL, NULL, error);
+    }
+  if (g_str_equal (method, "Visit"))
+    {
+      /* Connects to the caller's port and hands its root an object of
+       * ours; both stay. */
+      g_autoptr(DoProxy) root = NULL;
+      g_autoptr(GVariant) reply = NULL;
+
+      g_clear_pointer (&visit_back, do_connection_unref);
+      visit_back = connect_to_passed_port (invocation, params, error);
+      if (!visit_back)
+        return NULL;
+      g_clear_pointer (&visit_object, do_object_unref);
+      visit_object = do_object_new (g_dbus_node_info_lookup_interface (node, REFS),
+                                    refs_handle, NULL, NULL);
+      root = do_connection_get_root_proxy (visit_back);
+      reply = do_object_call_sync (root, REFS, "Keep",
+                                   g_variant_new ("(o)", do_object_get_path (visit_object)),
+                                   NULL, DO_CALL_FLAGS_NONE, 5000, NULL, NULL, error);
+      return reply ? g_variant_new ("()") : NULL;
+    }
+  if (g_str_equal (method, "Keep"))
+    {
+      const gchar *path;
+      DoObject *old;
+
+      g_variant_get (params, "(&o)", &path);
+      old = g_atomic_pointer_exchange (&kept, do_object_lookup_path (path));
+      g_clear_pointer (&old, do_object_unref);
+      return g_variant_new ("()");
     }
   g_assert_not_reached ();
 }
@@ -496,6 +542,61 @@ test_callback_other_connection (void)
   g_unsetenv ("PORTER_NO_SHM");
 }
 
+/* The same while another thread reads the connection we wait on: our
+ * root is thread-safe, so the connection the server opens to our port has
+ * a reader thread, and we call the object the server passed over it.  The
+ * server, to answer, connects to our port once more, and calls our root
+ * and an object it makes (that one on our context) over that. */
+static void
+test_callback_while_another_reads (void)
+{
+  Server s = { 0, };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoConnection) mine = do_connection_new (&error);
+  g_autoptr(DoObject) me = do_object_new (g_dbus_node_info_lookup_interface (node, REFS),
+                                          refs_handle, NULL, NULL);
+  g_autoptr(DoObject) visitor = NULL;
+
+  g_assert_no_error (error);
+  g_assert_true (do_object_add_interface (me, g_dbus_node_info_lookup_interface (node, THING),
+                                          thing_handle, NULL, NULL, &error));
+  g_assert_true (do_object_set_flags (me, DO_OBJECT_FLAGS_THREAD_SAFE, &error));
+  do_connection_set_root_object (mine, me);
+  server_start (&s);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      g_autoptr(GVariant) r = NULL;
+      int port = do_connection_dup_port_fd (mine, &error);
+      gint64 t0;
+      gint32 pid;
+
+      g_assert_cmpint (port, >=, 0);
+      g_assert_cmpint (g_unix_fd_list_append (fds, port, &error), ==, 0);
+      close (port);
+      if (i == 0)
+        {
+          r = do_object_call_sync (s.root, REFS, "Visit", g_variant_new ("(h)", 0), fds,
+                                   DO_CALL_FLAGS_NONE, 5000, NULL, NULL, &error);
+          g_assert_no_error (error);
+          visitor = g_atomic_pointer_exchange (&kept, NULL);
+          g_assert_nonnull (visitor);
+          continue;
+        }
+      t0 = g_get_monotonic_time ();
+      r = do_object_call_sync (visitor, REFS, "CallPort", g_variant_new ("(h)", 0), fds,
+                               DO_CALL_FLAGS_NONE, 20000, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_variant_get (r, "(i)", &pid);
+      g_assert_cmpint (pid, ==, getpid ());
+      g_assert_cmpint (g_get_monotonic_time () - t0, <, 4 * G_USEC_PER_SEC);
+    }
+  g_clear_pointer (&visitor, do_object_unref);
+  server_kill (&s);
+  do_connection_close (mine);
+}
+
 /* References counted for a message that does not go out are taken back:
  * a bad path after a good one, and a send that times out on a stopped
  * server. */
@@ -773,6 +874,7 @@ main (int argc, char **argv)
   g_test_add_func ("/objref/identity", test_identity);
   g_test_add_func ("/objref/third-process", test_third_process);
   g_test_add_func ("/objref/callback-other-connection", test_callback_other_connection);
+  g_test_add_func ("/objref/callback-while-another-reads", test_callback_while_another_reads);
   g_test_add_func ("/objref/unsent-references", test_unsent_references);
   g_test_add_func ("/objref/many-proxies", test_many_proxies);
   g_test_add_func ("/objref/client-killed", test_client_killed);
