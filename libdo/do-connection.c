@@ -1929,6 +1929,48 @@ blocking_receive_ms (DoConnection *connection, gboolean may_dispatch, gint64 dea
   return 1 << g_bit_storage ((gulong) MIN (left_ms, G_MAXINT) >> 1);
 }
 
+/* Sync waits on this thread that serve calls: each runs the calls it
+ * serves one level deeper.  Past MAX_SERVING_DEPTH a wait serves nothing
+ * more, and refuses the calls it would have nested (a peer that answers
+ * each callback with another call would otherwise overflow our stack). */
+#define MAX_SERVING_DEPTH 64
+static _Thread_local guint serving_depth;
+
+/* Whether a wait has nested work: any message, or when it may not nest,
+ * a call to refuse at the head of the queue.  Called with @lock held. */
+static gboolean
+has_nested_work_locked (DoConnection *connection, gboolean may_nest)
+{
+  DoMessage *head = g_queue_peek_head (&connection->incoming);
+
+  return head && (may_nest || head->kind == DO_MESSAGE_CALL);
+}
+
+/* Answers the calls at the head of @incoming with an error, in order,
+ * up to the first message of another kind (it waits for the context). */
+static void
+refuse_nested_calls (DoConnection *connection)
+{
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      DoInvocation *invocation;
+      DoMessage *call;
+
+      g_mutex_lock (&connection->lock);
+      call = has_nested_work_locked (connection, FALSE)
+             ? g_queue_pop_head (&connection->incoming) : NULL;
+      g_mutex_unlock (&connection->lock);
+      if (!call)
+        return;
+      g_set_error (&error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED,
+                   "calls nested deeper than %d on one thread", MAX_SERVING_DEPTH);
+      invocation = _do_invocation_new (connection, call);
+      do_invocation_return_gerror (invocation, error);
+      do_invocation_unref (invocation);
+    }
+}
+
 /* Waits for @p on the calling thread, reading the socket itself and
  * serving calls that arrive meanwhile when this thread owns the
  * connection's context (so callbacks into a blocked caller work). */
@@ -1936,8 +1978,11 @@ void
 _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadline, GCancellable *cancellable)
 {
   gboolean may_dispatch = g_main_context_acquire (connection->context);
+  gboolean may_nest = may_dispatch && serving_depth < MAX_SERVING_DEPTH;
   GQueue done_tasks = G_QUEUE_INIT;
 
+  if (may_dispatch)
+    serving_depth++;
   g_mutex_lock (&connection->lock);
   while (!p->done)
     {
@@ -1953,10 +1998,13 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
                                           "the call was cancelled");
           break;
         }
-      if (may_dispatch && !g_queue_is_empty (&connection->incoming))
+      if (may_dispatch && has_nested_work_locked (connection, may_nest))
         {
           g_mutex_unlock (&connection->lock);
-          dispatch_incoming (connection);
+          if (may_nest)
+            dispatch_incoming (connection);
+          else
+            refuse_nested_calls (connection);
           g_mutex_lock (&connection->lock);
           continue;
         }
@@ -1969,7 +2017,7 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
 
           connection->reading = TRUE;
           g_mutex_unlock (&connection->lock);
-          if (may_dispatch)
+          if (may_nest)
             reply_wait_begin (connection, &w);
           if (!w.context)
             block_ms = blocking_receive_ms (connection, may_dispatch, deadline, cancellable);
@@ -2017,7 +2065,7 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
           gint64 until = g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND;
           if (deadline >= 0)
             until = MIN (until, deadline);
-          if (!may_dispatch || !wait_serving_others (connection, p, until))
+          if (!may_nest || !wait_serving_others (connection, p, until))
             {
               connection->n_waiters++;
               g_cond_wait_until (&connection->cond, &connection->lock, until);
@@ -2028,7 +2076,10 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
   g_hash_table_remove (connection->pending, GUINT_TO_POINTER (p->serial));
   g_mutex_unlock (&connection->lock);
   if (may_dispatch)
-    g_main_context_release (connection->context);
+    {
+      serving_depth--;
+      g_main_context_release (connection->context);
+    }
 }
 
 void

@@ -381,6 +381,32 @@ test_nested (void)
       g_assert_cmpuint (n, ==, depth);
       g_clear_pointer (&r, g_variant_unref);
     }
+
+  /* Deeper than either side serves (64 nested waits on a thread): the
+   * call nested too deep is refused, not run, and the error comes back up
+   * through every level; a peer calling back for ever cannot overflow our
+   * stack.  Then all is as before. */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      r = do_object_call_sync (s.root, THING, "Bounce",
+                               g_variant_new ("(ou)", do_object_get_path (me), i ? 5 : 100000),
+                               NULL, DO_CALL_FLAGS_NONE, 20000, NULL, NULL, &error);
+      if (i == 0)
+        {
+          g_assert_null (r);
+          g_assert_error (error, DO_ERROR, DO_ERROR_LIMITS_EXCEEDED);
+          g_assert_nonnull (strstr (error->message, "nested deeper than 64"));
+        }
+      else
+        {
+          g_assert_no_error (error);
+          g_variant_get (r, "(u)", &n);
+          g_assert_cmpuint (n, ==, 5);
+        }
+      g_clear_pointer (&r, g_variant_unref);
+    }
   server_kill (&s);
 }
 
