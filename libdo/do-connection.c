@@ -112,6 +112,27 @@ wake_waiters_locked (DoConnection *connection)
     reply_mode_wake (connection->context);
 }
 
+/* Calls read but not yet run, at most: past that the connection is not
+ * read until they are run, so a peer that sends faster than its calls run
+ * (its ring and socket fill, its sends wait) costs it time, not us memory. */
+#define MAX_INCOMING 1024
+
+static gboolean
+incoming_full_locked (DoConnection *connection)
+{
+  return connection->incoming.length >= MAX_INCOMING;
+}
+
+/* Takes the next message to run.  Called with @lock held. */
+static DoMessage *
+pop_incoming_locked (DoConnection *connection)
+{
+  /* Room again: whoever waits to read may. */
+  if (connection->incoming.length == MAX_INCOMING)
+    wake_waiters_locked (connection);
+  return g_queue_pop_head (&connection->incoming);
+}
+
 /* Routes one received message.  Called with @lock held.  Async completions
  * go on @done_tasks to run after the lock is dropped.  Object references
  * are imported here, as messages arrive, so every one is counted once.
@@ -190,7 +211,7 @@ static GError *
 read_locked (DoConnection *connection, guint max, Pending *until, gboolean socket_readable,
              GQueue *done_tasks)
 {
-  for (guint i = 0; i < max && connection->alive; i++)
+  for (guint i = 0; i < max && connection->alive && !incoming_full_locked (connection); i++)
     {
       GError *error = NULL;
       DoMessage *msg = do_channel_receive_full (connection->channel, socket_readable, &error);
@@ -393,7 +414,7 @@ dispatch_incoming (DoConnection *connection)
       DoMessage *msg;
 
       g_mutex_lock (&connection->lock);
-      msg = g_queue_pop_head (&connection->incoming);
+      msg = pop_incoming_locked (connection);
       g_mutex_unlock (&connection->lock);
       if (!msg)
         return;
@@ -832,10 +853,11 @@ static void
 run_thread_safe_calls (DoConnection *connection)
 {
   GQueue mine = G_QUEUE_INIT;
-  gboolean left;
+  gboolean left, full;
   DoMessage *msg;
 
   g_mutex_lock (&connection->lock);
+  full = incoming_full_locked (connection);
   for (GList *l = connection->incoming.head; l; )
     {
       GList *next = l->next;
@@ -863,6 +885,8 @@ run_thread_safe_calls (DoConnection *connection)
       l = next;
     }
   left = !g_queue_is_empty (&connection->incoming);
+  if (full && !incoming_full_locked (connection))
+    wake_waiters_locked (connection);
   g_mutex_unlock (&connection->lock);
 
   if (left)
@@ -885,7 +909,8 @@ reader_thread (gpointer data)
       GError *death;
 
       g_mutex_lock (&connection->lock);
-      while (connection->alive && connection->reading)
+      /* Another reads, or the context has not run what we read yet. */
+      while (connection->alive && (connection->reading || incoming_full_locked (connection)))
         {
           connection->n_waiters++;
           g_cond_wait (&connection->cond, &connection->lock);
@@ -1959,7 +1984,7 @@ refuse_nested_calls (DoConnection *connection)
 
       g_mutex_lock (&connection->lock);
       call = has_nested_work_locked (connection, FALSE)
-             ? g_queue_pop_head (&connection->incoming) : NULL;
+             ? pop_incoming_locked (connection) : NULL;
       g_mutex_unlock (&connection->lock);
       if (!call)
         return;
@@ -2008,7 +2033,19 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
           g_mutex_lock (&connection->lock);
           continue;
         }
-      if (!connection->reading)
+      if (!connection->reading && incoming_full_locked (connection))
+        {
+          /* Not read until the context runs what came (we cannot, or not
+           * now: the calls nested too deep wait for it). */
+          gint64 until = g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND;
+
+          if (deadline >= 0)
+            until = MIN (until, deadline);
+          connection->n_waiters++;
+          g_cond_wait_until (&connection->cond, &connection->lock, until);
+          connection->n_waiters--;
+        }
+      else if (!connection->reading)
         {
           ReplyWait w = { NULL, };
           g_autoptr(GArray) pfds = NULL;

@@ -17,6 +17,10 @@ static const gchar refs_xml[] =
   "  <interface name='org.porter.test.Thing'>"
   "    <method name='Who'><arg direction='out' type='i'/></method>"
   "    <method name='Notify'><arg direction='in' type='u'/></method>"
+  "    <method name='Hold'><arg direction='in' type='h'/></method>"
+  "    <method name='Count'>"
+  "      <arg direction='out' type='u'/><arg direction='out' type='b'/>"
+  "    </method>"
   "    <method name='Bounce'>"
   "      <arg direction='in' type='o'/><arg direction='in' type='u'/>"
   "      <arg direction='out' type='u'/>"
@@ -74,6 +78,22 @@ bounce (DoObject *self, const gchar *peer_path, guint32 depth, GError **error)
   return n + 1;
 }
 
+/* The fd an `(h)` call passed (the caller closes it), or -1. */
+static int
+passed_fd (DoInvocation *invocation, GVariant *params, GError **error)
+{
+  GUnixFDList *fds = do_invocation_get_fd_list (invocation);
+  gint32 index;
+
+  g_variant_get (params, "(h)", &index);
+  if (!fds)
+    {
+      g_set_error_literal (error, DO_ERROR, DO_ERROR_INVALID_ARGUMENT, "no fd passed");
+      return -1;
+    }
+  return g_unix_fd_list_get (fds, index, error);
+}
+
 static GVariant *
 thing_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
               GVariant *params, gpointer user_data, GError **error)
@@ -94,6 +114,20 @@ thing_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
         thing->notified++;
       return g_variant_new ("()");
     }
+  if (g_str_equal (method, "Hold"))
+    {
+      /* Holds up the thread it runs on until the fd passed says go. */
+      int fd = passed_fd (invocation, params, error);
+      char c;
+
+      if (fd < 0)
+        return NULL;
+      (void) !read (fd, &c, 1);
+      close (fd);
+      return g_variant_new ("()");
+    }
+  if (g_str_equal (method, "Count"))
+    return g_variant_new ("(ub)", thing ? thing->notified : 0, thing ? thing->in_order : TRUE);
   if (g_str_equal (method, "Bounce"))
     {
       const gchar *peer;
@@ -131,13 +165,9 @@ static DoObject *visit_object, *kept;
 static DoConnection *
 connect_to_passed_port (DoInvocation *invocation, GVariant *params, GError **error)
 {
-  GUnixFDList *fds = do_invocation_get_fd_list (invocation);
   DoConnection *connection;
-  gint32 index;
-  int fd;
+  int fd = passed_fd (invocation, params, error);
 
-  g_variant_get (params, "(h)", &index);
-  fd = fds ? g_unix_fd_list_get (fds, index, error) : -1;
   if (fd < 0)
     return NULL;
   connection = do_connection_new_for_port_fd (fd, error);
@@ -170,7 +200,8 @@ refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
     }
   if (g_str_equal (method, "Make"))
     {
-      g_autoptr(DoObject) made = thing_new (NULL);
+      static Thing counted = { 0, TRUE };
+      g_autoptr(DoObject) made = thing_new (&counted);
 
       /* The value holds the object until the reply exports it, and the
        * export keeps it for the peer. */
@@ -623,6 +654,59 @@ test_callback_while_another_reads (void)
   do_connection_close (mine);
 }
 
+/* A client whose calls come faster than they run: while the server's
+ * context is held up, the object's oneway calls pile up, to a bound (its
+ * reader thread, in the thread-safe variant, stops reading), then our
+ * sends wait and time out.  None is lost: once the context runs again
+ * every call sent runs, in order. */
+static void
+test_flood_bounded (void)
+{
+  Server s = { 0, };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(GVariant) made = NULL, hold = NULL, count = NULL;
+  g_autoptr(DoObject) x = NULL;
+  gboolean in_order = FALSE, ok = TRUE;
+  guint32 sent = 0, ran = 0;
+  int go[2];
+
+  server_start (&s);
+  do_connection_set_timeouts (s.connection, 200, -1);
+  made = call (s.root, REFS, "Make", NULL);
+  x = reply_object (made);
+  g_assert_cmpint (pipe2 (go, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (g_unix_fd_list_append (fds, go[0], &error), ==, 0);
+  close (go[0]);
+  hold = do_object_call_sync (x, THING, "Hold", g_variant_new ("(h)", 0), fds,
+                              DO_CALL_FLAGS_ONEWAY, -1, NULL, NULL, &error);
+  g_assert_no_error (error);
+
+  while (ok && sent < 200000)
+    {
+      g_autoptr(GVariant) r = do_object_call_sync (x, THING, "Notify",
+                                                   g_variant_new ("(u)", sent), NULL,
+                                                   DO_CALL_FLAGS_ONEWAY, -1, NULL, NULL, &error);
+      ok = r != NULL;
+      if (ok)
+        sent++;
+    }
+  g_assert_error (error, DO_ERROR, DO_ERROR_TIMED_OUT);
+  /* What the ring and the socket hold, and the calls read to the bound. */
+  g_test_message ("%u oneway calls sent before the server's queues filled", sent);
+  g_assert_cmpuint (sent, >, 100);
+  g_assert_cmpuint (sent, <, 20000);
+
+  g_assert_cmpint (write (go[1], "g", 1), ==, 1);
+  close (go[1]);
+  do_connection_set_timeouts (s.connection, 5000, -1);
+  count = call (x, THING, "Count", NULL);
+  g_variant_get (count, "(ub)", &ran, &in_order);
+  g_assert_cmpuint (ran, ==, sent);
+  g_assert_true (in_order);
+  server_kill (&s);
+}
+
 /* References counted for a message that does not go out are taken back:
  * a bad path after a good one, and a send that times out on a stopped
  * server. */
@@ -901,6 +985,7 @@ main (int argc, char **argv)
   g_test_add_func ("/objref/third-process", test_third_process);
   g_test_add_func ("/objref/callback-other-connection", test_callback_other_connection);
   g_test_add_func ("/objref/callback-while-another-reads", test_callback_while_another_reads);
+  g_test_add_func ("/objref/flood-bounded", test_flood_bounded);
   g_test_add_func ("/objref/unsent-references", test_unsent_references);
   g_test_add_func ("/objref/many-proxies", test_many_proxies);
   g_test_add_func ("/objref/client-killed", test_client_killed);
@@ -913,6 +998,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/objref/thread-safe/callback-other-connection",
                         test_callback_other_connection, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/many-proxies", test_many_proxies, run_thread_safe);
+  g_test_add_data_func ("/objref/thread-safe/flood-bounded", test_flood_bounded, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/client-killed", test_client_killed, run_thread_safe);
   return g_test_run ();
 }
