@@ -49,6 +49,7 @@ struct _DoConnection {
   gboolean reading;      /* protected by @lock: a sync caller polls */
   GHashTable *pending;   /* protected by @lock: serial -> Pending */
   GQueue incoming;       /* protected by @lock: DoMessage calls */
+  gsize incoming_bytes;  /* protected by @lock: their bodies' size */
   DoObject *root;        /* protected by @lock */
   guint32 next_serial;   /* (atomic) */
 

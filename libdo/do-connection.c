@@ -112,25 +112,48 @@ wake_waiters_locked (DoConnection *connection)
     reply_mode_wake (connection->context);
 }
 
-/* Calls read but not yet run, at most: past that the connection is not
- * read until they are run, so a peer that sends faster than its calls run
- * (its ring and socket fill, its sends wait) costs it time, not us memory. */
+/* Calls read but not yet run, at most, and their bodies' bytes (one body
+ * may go past, up to the largest a message has): past either the
+ * connection is not read until they are run, so a peer that sends faster
+ * than its calls run (its ring and socket fill, its sends wait) costs it
+ * time, not us memory. */
 #define MAX_INCOMING 1024
+#define MAX_INCOMING_BYTES (64u << 20)
 
 static gboolean
 incoming_full_locked (DoConnection *connection)
 {
-  return connection->incoming.length >= MAX_INCOMING;
+  return connection->incoming.length >= MAX_INCOMING ||
+         connection->incoming_bytes >= MAX_INCOMING_BYTES;
+}
+
+static void
+push_incoming_locked (DoConnection *connection, DoMessage *msg)
+{
+  connection->incoming_bytes += g_variant_get_size (msg->body);
+  g_queue_push_tail (&connection->incoming, msg);
+}
+
+/* @msg left the queue (taken, or unlinked).  Called with @lock held. */
+static void
+took_incoming_locked (DoConnection *connection, DoMessage *msg, gboolean was_full)
+{
+  connection->incoming_bytes -= g_variant_get_size (msg->body);
+  /* Room again: whoever waits to read may. */
+  if (was_full && !incoming_full_locked (connection))
+    wake_waiters_locked (connection);
 }
 
 /* Takes the next message to run.  Called with @lock held. */
 static DoMessage *
 pop_incoming_locked (DoConnection *connection)
 {
-  /* Room again: whoever waits to read may. */
-  if (connection->incoming.length == MAX_INCOMING)
-    wake_waiters_locked (connection);
-  return g_queue_pop_head (&connection->incoming);
+  gboolean was_full = incoming_full_locked (connection);
+  DoMessage *msg = g_queue_pop_head (&connection->incoming);
+
+  if (msg)
+    took_incoming_locked (connection, msg, was_full);
+  return msg;
 }
 
 /* Routes one received message.  Called with @lock held.  Async completions
@@ -159,7 +182,7 @@ route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks, GErr
         {
           /* A late answer to a call that timed out or was cancelled.  It
            * may hold objects: it is dropped outside the lock. */
-          g_queue_push_tail (&connection->incoming, msg);
+          push_incoming_locked (connection, msg);
           return TRUE;
         }
       p->reply = msg;
@@ -181,7 +204,7 @@ route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks, GErr
     case DO_MESSAGE_ONEWAY:
     case DO_MESSAGE_RELEASE:
       /* In order with the calls, on the dispatching thread. */
-      g_queue_push_tail (&connection->incoming, msg);
+      push_incoming_locked (connection, msg);
       return TRUE;
 
     case DO_MESSAGE_BYE:
@@ -866,6 +889,7 @@ run_thread_safe_calls (DoConnection *connection)
       if (m->kind == DO_MESSAGE_RELEASE)
         {
           g_queue_unlink (&connection->incoming, l);
+          took_incoming_locked (connection, m, full);
           g_queue_push_tail_link (&mine, l);
         }
       else if (m->kind == DO_MESSAGE_CALL || m->kind == DO_MESSAGE_ONEWAY)
@@ -878,6 +902,7 @@ run_thread_safe_calls (DoConnection *connection)
               (do_object_get_flags (object) & DO_OBJECT_FLAGS_THREAD_SAFE))
             {
               g_queue_unlink (&connection->incoming, l);
+              took_incoming_locked (connection, m, full);
               g_queue_push_tail_link (&mine, l);
             }
           g_clear_pointer (&object, do_object_unref);
@@ -885,8 +910,6 @@ run_thread_safe_calls (DoConnection *connection)
       l = next;
     }
   left = !g_queue_is_empty (&connection->incoming);
-  if (full && !incoming_full_locked (connection))
-    wake_waiters_locked (connection);
   g_mutex_unlock (&connection->lock);
 
   if (left)
@@ -1041,6 +1064,7 @@ connection_die (DoConnection *connection, GError *error)
     }
   incoming = connection->incoming;
   g_queue_init (&connection->incoming);
+  connection->incoming_bytes = 0;
   wake_waiters_locked (connection);
   if (connection->reading)
     wake_reader (connection);

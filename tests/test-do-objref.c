@@ -18,6 +18,7 @@ static const gchar refs_xml[] =
   "    <method name='Who'><arg direction='out' type='i'/></method>"
   "    <method name='Notify'><arg direction='in' type='u'/></method>"
   "    <method name='Hold'><arg direction='in' type='h'/></method>"
+  "    <method name='Eat'><arg direction='in' type='ay'/></method>"
   "    <method name='Count'>"
   "      <arg direction='out' type='u'/><arg direction='out' type='b'/>"
   "    </method>"
@@ -124,6 +125,12 @@ thing_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
         return NULL;
       (void) !read (fd, &c, 1);
       close (fd);
+      return g_variant_new ("()");
+    }
+  if (g_str_equal (method, "Eat"))
+    {
+      if (thing)
+        thing->notified++;
       return g_variant_new ("()");
     }
   if (g_str_equal (method, "Count"))
@@ -658,53 +665,72 @@ test_callback_while_another_reads (void)
  * context is held up, the object's oneway calls pile up, to a bound (its
  * reader thread, in the thread-safe variant, stops reading), then our
  * sends wait and time out.  None is lost: once the context runs again
- * every call sent runs, in order. */
+ * every call sent runs, in order.  Small calls (the bound of 1024 calls),
+ * then 256 KiB ones (the bound of 64 MiB of bodies), over the socket
+ * alone: with a ring, a send of a call that carries fds (a body out of
+ * line) that times out breaks the connection (its marker went first). */
 static void
 test_flood_bounded (void)
 {
   Server s = { 0, };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
-  g_autoptr(GVariant) made = NULL, hold = NULL, count = NULL;
-  g_autoptr(DoObject) x = NULL;
-  gboolean in_order = FALSE, ok = TRUE;
-  guint32 sent = 0, ran = 0;
-  int go[2];
+  g_autofree guint8 *food = g_malloc0 (256 << 10);
 
-  server_start (&s);
-  do_connection_set_timeouts (s.connection, 200, -1);
-  made = call (s.root, REFS, "Make", NULL);
-  x = reply_object (made);
-  g_assert_cmpint (pipe2 (go, O_CLOEXEC), ==, 0);
-  g_assert_cmpint (g_unix_fd_list_append (fds, go[0], &error), ==, 0);
-  close (go[0]);
-  hold = do_object_call_sync (x, THING, "Hold", g_variant_new ("(h)", 0), fds,
-                              DO_CALL_FLAGS_ONEWAY, -1, NULL, NULL, &error);
-  g_assert_no_error (error);
-
-  while (ok && sent < 200000)
+  for (guint big = 0; big < 2; big++)
     {
-      g_autoptr(GVariant) r = do_object_call_sync (x, THING, "Notify",
-                                                   g_variant_new ("(u)", sent), NULL,
-                                                   DO_CALL_FLAGS_ONEWAY, -1, NULL, NULL, &error);
-      ok = r != NULL;
-      if (ok)
-        sent++;
-    }
-  g_assert_error (error, DO_ERROR, DO_ERROR_TIMED_OUT);
-  /* What the ring and the socket hold, and the calls read to the bound. */
-  g_test_message ("%u oneway calls sent before the server's queues filled", sent);
-  g_assert_cmpuint (sent, >, 100);
-  g_assert_cmpuint (sent, <, 20000);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      g_autoptr(GVariant) made = NULL, hold = NULL, count = NULL;
+      g_autoptr(DoObject) x = NULL;
+      gboolean in_order = FALSE, ok = TRUE;
+      guint32 sent = 0, ran = 0;
+      int go[2];
 
-  g_assert_cmpint (write (go[1], "g", 1), ==, 1);
-  close (go[1]);
-  do_connection_set_timeouts (s.connection, 5000, -1);
-  count = call (x, THING, "Count", NULL);
-  g_variant_get (count, "(ub)", &ran, &in_order);
-  g_assert_cmpuint (ran, ==, sent);
-  g_assert_true (in_order);
+      if (big)
+        {
+          server_kill (&s);
+          g_setenv ("PORTER_NO_SHM", "1", TRUE);
+        }
+      server_start (&s);
+      made = call (s.root, REFS, "Make", NULL);
+      x = reply_object (made);
+      g_assert_cmpint (pipe2 (go, O_CLOEXEC), ==, 0);
+      g_assert_cmpint (g_unix_fd_list_append (fds, go[0], &error), ==, 0);
+      close (go[0]);
+      hold = do_object_call_sync (x, THING, "Hold", g_variant_new ("(h)", 0), fds,
+                                  DO_CALL_FLAGS_ONEWAY, -1, NULL, NULL, &error);
+      g_assert_no_error (error);
+
+      do_connection_set_timeouts (s.connection, 200, -1);
+      while (ok && sent < 200000)
+        {
+          GVariant *args = big
+            ? g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, food,
+                                                                 256 << 10, 1))
+            : g_variant_new ("(u)", sent);
+          g_autoptr(GVariant) r = do_object_call_sync (x, THING, big ? "Eat" : "Notify", args,
+                                                       NULL, DO_CALL_FLAGS_ONEWAY, -1, NULL,
+                                                       NULL, &error);
+          ok = r != NULL;
+          if (ok)
+            sent++;
+        }
+      g_assert_error (error, DO_ERROR, DO_ERROR_TIMED_OUT);
+      /* What the ring and the socket hold, and what was read to the bound. */
+      g_test_message ("%u %s oneway calls sent before the server's queues filled",
+                      sent, big ? "256 KiB" : "small");
+      g_assert_cmpuint (sent, >, big ? 10 : 100);
+      g_assert_cmpuint (sent, <, big ? 600 : 20000);
+
+      g_assert_cmpint (write (go[1], "g", 1), ==, 1);
+      close (go[1]);
+      do_connection_set_timeouts (s.connection, 5000, -1);
+      count = call (x, THING, "Count", NULL);
+      g_variant_get (count, "(ub)", &ran, &in_order);
+      g_assert_cmpuint (ran, ==, sent);
+      g_assert_true (in_order);
+    }
   server_kill (&s);
+  g_unsetenv ("PORTER_NO_SHM");
 }
 
 /* References counted for a message that does not go out are taken back:
