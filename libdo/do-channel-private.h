@@ -112,6 +112,9 @@ gboolean do_poll (struct pollfd *pfds, guint n_fds, gint64 deadline, GError **er
  * touches its ring, and do_channel_shutdown() leaves the parent's socket
  * alone. */
 gboolean do_channel_is_inherited (DoChannel *channel);
+/* Forks seen by this process (counted in each child): what was made in
+ * another generation is the parent's. */
+gint _do_fork_generation (void);
 /* Hands an inherited channel over to this process: the parent must not use
  * it again. */
 void do_channel_adopt (DoChannel *channel);

@@ -47,6 +47,12 @@ count_fork (void)
   g_atomic_int_inc (&fork_generation);
 }
 
+gint
+_do_fork_generation (void)
+{
+  return g_atomic_int_get (&fork_generation);
+}
+
 gboolean
 do_channel_is_inherited (DoChannel *channel)
 {

@@ -607,10 +607,27 @@ typedef struct {
   GPtrArray *sources;  /* ConnSource references */
   int wake_fd;         /* eventfd */
   guint n_waiting;     /* sync callers in reply mode */
+  gint generation;     /* _do_fork_generation() it was made in */
 } ReplyMode;
 
 G_LOCK_DEFINE_STATIC (reply_mode);
 static GHashTable *reply_modes;  /* GMainContext -> ReplyMode */
+
+/* @context's entry, or NULL.  After fork() the child drops the parent's
+ * (its eventfd is the parent's too: reading it would take the parent's
+ * wake-ups).  Called with reply_mode held. */
+static ReplyMode *
+reply_mode_lookup_locked (GMainContext *context)
+{
+  ReplyMode *rm = reply_modes ? g_hash_table_lookup (reply_modes, context) : NULL;
+
+  if (rm && rm->generation != _do_fork_generation ())
+    {
+      g_hash_table_remove (reply_modes, context);
+      rm = NULL;
+    }
+  return rm;
+}
 
 static void
 reply_mode_free (ReplyMode *rm)
@@ -636,12 +653,13 @@ reply_mode_add (DoConnection *connection, ConnSource *cs)
   G_LOCK (reply_mode);
   if (!reply_modes)
     reply_modes = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) reply_mode_free);
-  rm = g_hash_table_lookup (reply_modes, connection->context);
+  rm = reply_mode_lookup_locked (connection->context);
   if (!rm)
     {
       rm = g_new0 (ReplyMode, 1);
       rm->sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
       rm->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+      rm->generation = _do_fork_generation ();
       g_hash_table_insert (reply_modes, connection->context, rm);
     }
   g_ptr_array_add (rm->sources, g_source_ref (&cs->source));
@@ -654,7 +672,7 @@ reply_mode_remove (DoConnection *connection, ConnSource *cs)
   ReplyMode *rm;
 
   G_LOCK (reply_mode);
-  rm = reply_modes ? g_hash_table_lookup (reply_modes, connection->context) : NULL;
+  rm = reply_mode_lookup_locked (connection->context);
   if (rm && g_ptr_array_remove_fast (rm->sources, cs))
     reply_mode_forget_locked (connection->context, rm);
   G_UNLOCK (reply_mode);
@@ -667,7 +685,7 @@ reply_mode_wake (GMainContext *context)
   ReplyMode *rm;
 
   G_LOCK (reply_mode);
-  rm = reply_modes ? g_hash_table_lookup (reply_modes, context) : NULL;
+  rm = reply_mode_lookup_locked (context);
   if (rm && rm->n_waiting > 0 && rm->wake_fd >= 0)
     eventfd_write (rm->wake_fd, 1);
   G_UNLOCK (reply_mode);
@@ -706,7 +724,7 @@ reply_wait_begin (DoConnection *connection, ReplyWait *w)
   w->context = NULL;
   w->others = NULL;
   G_LOCK (reply_mode);
-  rm = reply_modes ? g_hash_table_lookup (reply_modes, connection->context) : NULL;
+  rm = reply_mode_lookup_locked (connection->context);
   for (guint i = 0; rm && i < rm->sources->len; i++)
     {
       ConnSource *cs = g_ptr_array_index (rm->sources, i);
@@ -736,9 +754,13 @@ reply_wait_end (ReplyWait *w)
   if (!w->context)
     return;
   G_LOCK (reply_mode);
-  rm = g_hash_table_lookup (reply_modes, w->context);
-  rm->n_waiting--;
-  reply_mode_forget_locked (w->context, rm);
+  /* Gone if we forked meanwhile (from a call this wait served). */
+  rm = reply_mode_lookup_locked (w->context);
+  if (rm)
+    {
+      rm->n_waiting--;
+      reply_mode_forget_locked (w->context, rm);
+    }
   G_UNLOCK (reply_mode);
   for (guint i = 0; i < w->others->len; i++)
     g_source_unref (&g_array_index (w->others, Other, i).cs->source);
