@@ -98,11 +98,12 @@ wake_reader (DoConnection *connection)
   eventfd_write (connection->wake_fd, 1);
 }
 
-/* Wakes the threads waiting on @cond for a reply another thread reads.
- * GLib's GCond makes a system call even with nobody waiting: avoided on
- * the common path (one caller per connection). */
 static void reply_mode_wake (GMainContext *context);
 
+/* Wakes the threads waiting on @cond for a reply another thread reads, or
+ * for room to read, and those waiting for it in reply mode.  GLib's GCond
+ * makes a system call even with nobody waiting: avoided on the common
+ * path (one caller per connection). */
 static void
 wake_waiters_locked (DoConnection *connection)
 {
