@@ -49,7 +49,10 @@ struct _DoConnection {
   gboolean reading;      /* protected by @lock: a sync caller polls */
   GHashTable *pending;   /* protected by @lock: serial -> Pending */
   GQueue incoming;       /* protected by @lock: DoMessage calls */
-  gsize incoming_bytes;  /* protected by @lock: their bodies' size */
+  GQueue reader_calls;   /* protected by @lock: those the reader thread
+                          * runs (has_reader) */
+  GThread *reader;       /* (atomic) the reader thread, once it runs */
+  gsize incoming_bytes;  /* protected by @lock: both queues' bodies' size */
   DoObject *root;        /* protected by @lock */
   guint32 next_serial;   /* (atomic) */
 

@@ -124,7 +124,7 @@ wake_waiters_locked (DoConnection *connection)
 static gboolean
 incoming_full_locked (DoConnection *connection)
 {
-  return connection->incoming.length >= MAX_INCOMING ||
+  return connection->incoming.length + connection->reader_calls.length >= MAX_INCOMING ||
          connection->incoming_bytes >= MAX_INCOMING_BYTES;
 }
 
@@ -133,6 +133,25 @@ push_incoming_locked (DoConnection *connection, DoMessage *msg)
 {
   connection->incoming_bytes += g_variant_get_size (msg->body);
   g_queue_push_tail (&connection->incoming, msg);
+}
+
+/* Whether the reader thread runs @msg itself: a call to a thread-safe
+ * object of ours, or a RELEASE (in order with those calls).  Called with
+ * @lock held. */
+static gboolean
+for_reader_locked (DoConnection *connection, DoMessage *msg)
+{
+  g_autoptr(DoObject) object = NULL;
+
+  if (!connection->has_reader)
+    return FALSE;
+  if (msg->kind == DO_MESSAGE_RELEASE)
+    return TRUE;
+  object = msg->object_id == DO_ROOT_OBJECT_ID
+           ? (connection->root ? do_object_ref (connection->root) : NULL)
+           : _do_connection_lookup_export (connection, msg->object_id);
+  return object && !do_object_is_proxy (object) &&
+         (do_object_get_flags (object) & DO_OBJECT_FLAGS_THREAD_SAFE);
 }
 
 /* @msg left the queue (taken, or unlinked).  Called with @lock held. */
@@ -145,12 +164,13 @@ took_incoming_locked (DoConnection *connection, DoMessage *msg, gboolean was_ful
     wake_waiters_locked (connection);
 }
 
-/* Takes the next message to run.  Called with @lock held. */
+/* Takes the next message to run from @queue (@incoming, or the reader's
+ * @reader_calls).  Called with @lock held. */
 static DoMessage *
-pop_incoming_locked (DoConnection *connection)
+pop_queue_locked (DoConnection *connection, GQueue *queue)
 {
   gboolean was_full = incoming_full_locked (connection);
-  DoMessage *msg = g_queue_pop_head (&connection->incoming);
+  DoMessage *msg = g_queue_pop_head (queue);
 
   if (msg)
     took_incoming_locked (connection, msg, was_full);
@@ -204,8 +224,15 @@ route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks, GErr
     case DO_MESSAGE_CALL:
     case DO_MESSAGE_ONEWAY:
     case DO_MESSAGE_RELEASE:
-      /* In order with the calls, on the dispatching thread. */
-      push_incoming_locked (connection, msg);
+      /* In order with the calls, on the dispatching thread: the reader
+       * thread's own queue, never seen by the context, or the context's. */
+      if (for_reader_locked (connection, msg))
+        {
+          connection->incoming_bytes += g_variant_get_size (msg->body);
+          g_queue_push_tail (&connection->reader_calls, msg);
+        }
+      else
+        push_incoming_locked (connection, msg);
       return TRUE;
 
     case DO_MESSAGE_BYE:
@@ -430,20 +457,27 @@ dispatch_one (DoConnection *connection, DoMessage *msg)
     do_message_unref (msg);
 }
 
+/* Runs @queue's messages (@incoming, or the reader's) on this thread. */
 static void
-dispatch_incoming (DoConnection *connection)
+dispatch_queue (DoConnection *connection, GQueue *queue)
 {
   for (;;)
     {
       DoMessage *msg;
 
       g_mutex_lock (&connection->lock);
-      msg = pop_incoming_locked (connection);
+      msg = pop_queue_locked (connection, queue);
       g_mutex_unlock (&connection->lock);
       if (!msg)
         return;
       dispatch_one (connection, msg);
     }
+}
+
+static void
+dispatch_incoming (DoConnection *connection)
+{
+  dispatch_queue (connection, &connection->incoming);
 }
 
 /* ---------------------------------------------------------------- */
@@ -892,53 +926,20 @@ detach_source (DoConnection *connection)
 /* ---------------------------------------------------------------- */
 /* The reader thread of a connection whose root object is thread-safe */
 
-/* Takes the calls to thread-safe objects, and the RELEASEs (so they keep
- * their order with those calls), out of @incoming and runs them here; the
- * rest stay for the context, which is woken. */
+/* Runs here the calls the reader's queue holds (route_locked() put the
+ * calls to thread-safe objects and the RELEASEs there), after waking the
+ * context for the rest. */
 static void
 run_thread_safe_calls (DoConnection *connection)
 {
-  GQueue mine = G_QUEUE_INIT;
-  gboolean left, full;
-  DoMessage *msg;
+  gboolean left;
 
   g_mutex_lock (&connection->lock);
-  full = incoming_full_locked (connection);
-  for (GList *l = connection->incoming.head; l; )
-    {
-      GList *next = l->next;
-      DoMessage *m = l->data;
-
-      if (m->kind == DO_MESSAGE_RELEASE)
-        {
-          g_queue_unlink (&connection->incoming, l);
-          took_incoming_locked (connection, m, full);
-          g_queue_push_tail_link (&mine, l);
-        }
-      else if (m->kind == DO_MESSAGE_CALL || m->kind == DO_MESSAGE_ONEWAY)
-        {
-          DoObject *object = m->object_id == DO_ROOT_OBJECT_ID
-                             ? (connection->root ? do_object_ref (connection->root) : NULL)
-                             : _do_connection_lookup_export (connection, m->object_id);
-
-          if (object && !do_object_is_proxy (object) &&
-              (do_object_get_flags (object) & DO_OBJECT_FLAGS_THREAD_SAFE))
-            {
-              g_queue_unlink (&connection->incoming, l);
-              took_incoming_locked (connection, m, full);
-              g_queue_push_tail_link (&mine, l);
-            }
-          g_clear_pointer (&object, do_object_unref);
-        }
-      l = next;
-    }
   left = !g_queue_is_empty (&connection->incoming);
   g_mutex_unlock (&connection->lock);
-
   if (left)
     wake_context (connection);
-  while ((msg = g_queue_pop_head (&mine)))
-    dispatch_one (connection, msg);
+  dispatch_queue (connection, &connection->reader_calls);
 }
 
 /* Reads the connection in a loop, blocking (or spinning on its ring), and
@@ -949,14 +950,18 @@ reader_thread (gpointer data)
 {
   DoConnection *connection = data;
 
+  g_atomic_pointer_set (&connection->reader, g_thread_self ());
   for (;;)
     {
       GQueue done_tasks = G_QUEUE_INIT;
       GError *death;
 
       g_mutex_lock (&connection->lock);
-      /* Another reads, or the context has not run what we read yet. */
-      while (connection->alive && (connection->reading || incoming_full_locked (connection)))
+      /* Another reads, or the context has not run what we read yet (what
+       * another reader left us we run first). */
+      while (connection->alive &&
+             (connection->reading || (g_queue_is_empty (&connection->reader_calls) &&
+                                      incoming_full_locked (connection))))
         {
           connection->n_waiters++;
           g_cond_wait (&connection->cond, &connection->lock);
@@ -966,6 +971,12 @@ reader_thread (gpointer data)
         {
           g_mutex_unlock (&connection->lock);
           break;
+        }
+      if (!g_queue_is_empty (&connection->reader_calls))
+        {
+          g_mutex_unlock (&connection->lock);
+          run_thread_safe_calls (connection);
+          continue;
         }
       connection->reading = TRUE;
       g_mutex_unlock (&connection->lock);
@@ -1087,6 +1098,8 @@ connection_die (DoConnection *connection, GError *error)
     }
   incoming = connection->incoming;
   g_queue_init (&connection->incoming);
+  while (!g_queue_is_empty (&connection->reader_calls))
+    g_queue_push_tail (&incoming, g_queue_pop_head (&connection->reader_calls));
   connection->incoming_bytes = 0;
   wake_waiters_locked (connection);
   if (connection->reading)
@@ -1156,6 +1169,7 @@ connection_finalize (DoConnection *connection)
   g_assert (g_hash_table_size (connection->pending) == 0);
   g_hash_table_unref (connection->pending);
   g_queue_clear_full (&connection->incoming, (GDestroyNotify) do_message_unref);
+  g_queue_clear_full (&connection->reader_calls, (GDestroyNotify) do_message_unref);
   if (connection->died_destroy)
     connection->died_destroy (connection->died_data);
   g_clear_pointer (&connection->root, do_object_unref);
@@ -2008,20 +2022,28 @@ blocking_receive_ms (DoConnection *connection, gboolean may_dispatch, gint64 dea
 #define MAX_SERVING_DEPTH 64
 static _Thread_local guint serving_depth;
 
-/* Whether a wait has nested work: any message, or when it may not nest,
- * a call to refuse at the head of the queue.  Called with @lock held. */
-static gboolean
-has_nested_work_locked (DoConnection *connection, gboolean may_nest)
+/* The queue of calls a wait on this thread serves nested: the reader
+ * thread's own, the context's on the thread that owns it, else none. */
+static GQueue *
+nested_queue (DoConnection *connection, gboolean is_reader, gboolean may_dispatch)
 {
-  DoMessage *head = g_queue_peek_head (&connection->incoming);
+  return is_reader ? &connection->reader_calls : may_dispatch ? &connection->incoming : NULL;
+}
+
+/* Whether a wait has nested work in @queue: any message, or when it may
+ * not nest, a call to refuse at the head.  Called with @lock held. */
+static gboolean
+has_nested_work_locked (GQueue *queue, gboolean may_nest)
+{
+  DoMessage *head = queue ? g_queue_peek_head (queue) : NULL;
 
   return head && (may_nest || head->kind == DO_MESSAGE_CALL);
 }
 
-/* Answers the calls at the head of @incoming with an error, in order,
- * up to the first message of another kind (it waits for the context). */
+/* Answers the calls at the head of @queue with an error, in order, up to
+ * the first message of another kind (it waits for the stack to unwind). */
 static void
-refuse_nested_calls (DoConnection *connection)
+refuse_nested_calls (DoConnection *connection, GQueue *queue)
 {
   for (;;)
     {
@@ -2030,8 +2052,7 @@ refuse_nested_calls (DoConnection *connection)
       DoMessage *call;
 
       g_mutex_lock (&connection->lock);
-      call = has_nested_work_locked (connection, FALSE)
-             ? pop_incoming_locked (connection) : NULL;
+      call = has_nested_work_locked (queue, FALSE) ? pop_queue_locked (connection, queue) : NULL;
       g_mutex_unlock (&connection->lock);
       if (!call)
         return;
@@ -2049,11 +2070,15 @@ refuse_nested_calls (DoConnection *connection)
 void
 _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadline, GCancellable *cancellable)
 {
-  gboolean may_dispatch = g_main_context_acquire (connection->context);
-  gboolean may_nest = may_dispatch && serving_depth < MAX_SERVING_DEPTH;
+  /* A reader thread serves its own queue: it leaves the context to the
+   * thread that runs it. */
+  gboolean is_reader = g_atomic_pointer_get (&connection->reader) == (gpointer) g_thread_self ();
+  gboolean may_dispatch = !is_reader && g_main_context_acquire (connection->context);
+  GQueue *nested = nested_queue (connection, is_reader, may_dispatch);
+  gboolean may_nest = nested && serving_depth < MAX_SERVING_DEPTH;
   GQueue done_tasks = G_QUEUE_INIT;
 
-  if (may_dispatch)
+  if (nested)
     serving_depth++;
   g_mutex_lock (&connection->lock);
   while (!p->done)
@@ -2070,13 +2095,13 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
                                           "the call was cancelled");
           break;
         }
-      if (may_dispatch && has_nested_work_locked (connection, may_nest))
+      if (has_nested_work_locked (nested, may_nest))
         {
           g_mutex_unlock (&connection->lock);
           if (may_nest)
-            dispatch_incoming (connection);
+            dispatch_queue (connection, nested);
           else
-            refuse_nested_calls (connection);
+            refuse_nested_calls (connection, nested);
           g_mutex_lock (&connection->lock);
           continue;
         }
@@ -2159,11 +2184,10 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
     }
   g_hash_table_remove (connection->pending, GUINT_TO_POINTER (p->serial));
   g_mutex_unlock (&connection->lock);
+  if (nested)
+    serving_depth--;
   if (may_dispatch)
-    {
-      serving_depth--;
-      g_main_context_release (connection->context);
-    }
+    g_main_context_release (connection->context);
 }
 
 void

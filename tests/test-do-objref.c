@@ -44,6 +44,10 @@ static const gchar refs_xml[] =
   "      <arg direction='in' type='h'/><arg direction='out' type='i'/>"
   "    </method>"
   "    <method name='Visit'><arg direction='in' type='h'/></method>"
+  "    <method name='Tick'><arg direction='in' type='u'/></method>"
+  "    <method name='Ticks'>"
+  "      <arg direction='out' type='u'/><arg direction='out' type='b'/>"
+  "    </method>"
   "    <method name='Keep'><arg direction='in' type='o'/></method>"
   "  </interface>"
   "</node>";
@@ -168,6 +172,10 @@ static DoObject *reply_object (GVariant *reply);
 static DoConnection *visit_back;
 static DoObject *visit_object, *kept;
 
+/* Tick: how many ran, and whether all in order, one at a time. */
+static gint ticks;
+static gboolean ticks_ok = TRUE;
+
 /* A connection to the port an `(h)` call passed. */
 static DoConnection *
 connect_to_passed_port (DoInvocation *invocation, GVariant *params, GError **error)
@@ -270,6 +278,24 @@ refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
                                    NULL, DO_CALL_FLAGS_NONE, 5000, NULL, NULL, error);
       return reply ? g_variant_new ("()") : NULL;
     }
+  if (g_str_equal (method, "Tick"))
+    {
+      /* Calls to the root, numbered: they must run one at a time, in
+       * order, whichever thread runs them. */
+      static gint running;
+      guint32 i;
+
+      g_variant_get (params, "(u)", &i);
+      if (!g_atomic_int_compare_and_exchange (&running, 0, 1))
+        ticks_ok = FALSE;
+      if (i != (guint32) g_atomic_int_get (&ticks))
+        ticks_ok = FALSE;
+      g_atomic_int_inc (&ticks);
+      g_atomic_int_set (&running, 0);
+      return g_variant_new ("()");
+    }
+  if (g_str_equal (method, "Ticks"))
+    return g_variant_new ("(ub)", (guint32) g_atomic_int_get (&ticks), ticks_ok);
   if (g_str_equal (method, "Keep"))
     {
       const gchar *path;
@@ -735,6 +761,46 @@ test_flood_bounded (void)
   g_unsetenv ("PORTER_NO_SHM");
 }
 
+/* Calls to the root (thread-safe in the thread-safe variant: its reader
+ * thread runs them) interleaved with calls to an object it made (not
+ * thread-safe: the context runs them): each kind still runs in order,
+ * one call at a time. */
+static void
+test_order_mixed (void)
+{
+  Server s = { 0, };
+  g_autoptr(GVariant) made = NULL, ticked = NULL, counted = NULL;
+  g_autoptr(DoObject) x = NULL;
+  guint32 n_ticks = 0, n_notified = 0;
+  gboolean ticks_in_order = FALSE, notified_in_order = FALSE;
+  const guint32 n = 20000;
+
+  server_start (&s);
+  made = call (s.root, REFS, "Make", NULL);
+  x = reply_object (made);
+  for (guint32 i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) a = do_object_call_sync (s.root, REFS, "Tick", g_variant_new ("(u)", i),
+                                                   NULL, DO_CALL_FLAGS_ONEWAY, -1, NULL, NULL,
+                                                   &error);
+      g_autoptr(GVariant) b = do_object_call_sync (x, THING, "Notify", g_variant_new ("(u)", i),
+                                                   NULL, DO_CALL_FLAGS_ONEWAY, -1, NULL, NULL,
+                                                   &error);
+
+      g_assert_no_error (error);
+    }
+  ticked = call (s.root, REFS, "Ticks", NULL);
+  g_variant_get (ticked, "(ub)", &n_ticks, &ticks_in_order);
+  counted = call (x, THING, "Count", NULL);
+  g_variant_get (counted, "(ub)", &n_notified, &notified_in_order);
+  g_assert_cmpuint (n_ticks, ==, n);
+  g_assert_true (ticks_in_order);
+  g_assert_cmpuint (n_notified, ==, n);
+  g_assert_true (notified_in_order);
+  server_kill (&s);
+}
+
 /* References counted for a message that does not go out are taken back:
  * a bad path after a good one, and a send that times out on a stopped
  * server. */
@@ -1014,6 +1080,7 @@ main (int argc, char **argv)
   g_test_add_func ("/objref/callback-other-connection", test_callback_other_connection);
   g_test_add_func ("/objref/callback-while-another-reads", test_callback_while_another_reads);
   g_test_add_func ("/objref/flood-bounded", test_flood_bounded);
+  g_test_add_func ("/objref/order-mixed", test_order_mixed);
   g_test_add_func ("/objref/unsent-references", test_unsent_references);
   g_test_add_func ("/objref/many-proxies", test_many_proxies);
   g_test_add_func ("/objref/client-killed", test_client_killed);
@@ -1027,6 +1094,7 @@ main (int argc, char **argv)
                         test_callback_other_connection, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/many-proxies", test_many_proxies, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/flood-bounded", test_flood_bounded, run_thread_safe);
+  g_test_add_data_func ("/objref/thread-safe/order-mixed", test_order_mixed, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/client-killed", test_client_killed, run_thread_safe);
   return g_test_run ();
 }
