@@ -2126,7 +2126,7 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
 
           connection->reading = TRUE;
           g_mutex_unlock (&connection->lock);
-          if (may_nest)
+          if (may_dispatch && may_nest)
             reply_wait_begin (connection, &w);
           if (!w.context)
             block_ms = blocking_receive_ms (connection, may_dispatch, deadline, cancellable);
@@ -2174,7 +2174,7 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
           gint64 until = g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND;
           if (deadline >= 0)
             until = MIN (until, deadline);
-          if (!may_nest || !wait_serving_others (connection, p, until))
+          if (!may_dispatch || !may_nest || !wait_serving_others (connection, p, until))
             {
               connection->n_waiters++;
               g_cond_wait_until (&connection->cond, &connection->lock, until);
