@@ -29,7 +29,8 @@ G_BEGIN_DECLS
  * @DO_ERROR_BROKER: the broker, or another daemon started on demand
  *   (do_connection_new_for_socket_path()), could not be reached or started.
  * @DO_ERROR_CLOSED: the connection was closed locally.
- * @DO_ERROR_LIMITS_EXCEEDED: a message or a count was over a limit.
+ * @DO_ERROR_LIMITS_EXCEEDED: a message or a count was over a limit (such
+ *   as a call that would have nested more than 64 sync calls deep).
  *
  * Error codes in the `do-error-quark` domain.  They cross processes by name
  * (`org.porter.Error.ConnectionDied` and so on), as GDBus errors do.
