@@ -365,6 +365,25 @@ reap_child (pid_t pid)
     ;
 }
 
+/* Forks a child that dies with us, on @cpus when pinned.  Only
+ * async-signal-safe calls in the child, up to exec or plain system calls. */
+static pid_t
+fork_child (const cpu_set_t *cpus, GError **error)
+{
+  pid_t pid = fork ();
+
+  if (pid < 0)
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                 "fork: %s", g_strerror (errno));
+  else if (pid == 0)
+    {
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (pinned)
+        sched_setaffinity (0, sizeof *cpus, cpus);
+    }
+  return pid;
+}
+
 /* Forks a server: this program again, with --serve=@role and the control
  * socket on fd 3.  Returns the client's end of the control socket. */
 static int
@@ -381,11 +400,9 @@ spawn_server (const char *role, const char *arg, pid_t *out_pid, GError **error)
       return -1;
     }
 
-  pid = fork ();
+  pid = fork_child (&server_cpus, error);
   if (pid < 0)
     {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
-                   "fork: %s", g_strerror (errno));
       close (sv[0]);
       close (sv[1]);
       return -1;
@@ -396,9 +413,6 @@ spawn_server (const char *role, const char *arg, pid_t *out_pid, GError **error)
       /* Only async-signal-safe calls until exec. */
       char *argv[] = { (char *) "porter-bench", serve, (char *) arg, NULL };
 
-      prctl (PR_SET_PDEATHSIG, SIGKILL);
-      if (pinned)
-        sched_setaffinity (0, sizeof server_cpus, &server_cpus);
       if (dup2 (sv[1], CONTROL_FD) < 0)
         _exit (127);
       execv ("/proc/self/exe", argv);
@@ -437,11 +451,9 @@ case_floor_seqpacket (const CaseParams *params, gint64 *samples, GError **error)
       return FALSE;
     }
 
-  pid = fork ();
+  pid = fork_child (&server_cpus, error);
   if (pid < 0)
     {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
-                   "fork: %s", g_strerror (errno));
       close (sv[0]);
       close (sv[1]);
       return FALSE;
@@ -453,9 +465,6 @@ case_floor_seqpacket (const CaseParams *params, gint64 *samples, GError **error)
        * calls only, so forking without exec is safe here. */
       gint32 in[2], sum;
 
-      prctl (PR_SET_PDEATHSIG, SIGKILL);
-      if (pinned)
-        sched_setaffinity (0, sizeof server_cpus, &server_cpus);
       close (sv[0]);
       for (;;)
         {
@@ -1304,11 +1313,9 @@ case_floor_shm_spin (const CaseParams *params, gint64 *samples, GError **error)
     for (guint i = 0; i < 2; i++)
       efd[i] = eventfd (0, EFD_CLOEXEC);
 
-  pid = fork ();
+  pid = fork_child (&server_cpus, error);
   if (pid < 0)
     {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
-                   "fork: %s", g_strerror (errno));
       ok = FALSE;
       goto out;
     }
@@ -1317,9 +1324,6 @@ case_floor_shm_spin (const CaseParams *params, gint64 *samples, GError **error)
       /* The server: add, reply, until the client says quit or goes. */
       guint32 seq = 0;
 
-      prctl (PR_SET_PDEATHSIG, SIGKILL);
-      if (pinned)
-        sched_setaffinity (0, sizeof server_cpus, &server_cpus);
       for (;;)
         {
           guint32 next = shm_wait (&page->request, efd[0], seq, 1000);
@@ -1678,23 +1682,6 @@ case_dbus_signal (guint n, const CaseParams *params, gint64 *samples, GError **e
  * CPU) in turn; each waits in poll() as a main loop does and acks with one
  * byte on its own socket, as run_dispatch()'s observers do.  Each hop is a
  * wake-up. */
-static pid_t
-fork_plain (const cpu_set_t *cpus, GError **error)
-{
-  pid_t pid = fork ();
-
-  if (pid < 0)
-    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
-                 "fork: %s", g_strerror (errno));
-  else if (pid == 0)
-    {
-      prctl (PR_SET_PDEATHSIG, SIGKILL);
-      if (pinned)
-        sched_setaffinity (0, sizeof *cpus, cpus);
-    }
-  return pid;
-}
-
 static void
 close_fd (int *fd)
 {
@@ -1781,7 +1768,7 @@ case_floor_relay (guint n, const CaseParams *params, gint64 *samples, GError **e
    * observer's. */
   for (; started < n; started++)
     {
-      observers[started] = fork_plain (&server_cpus, error);
+      observers[started] = fork_child (&server_cpus, error);
       if (observers[started] == 0)
         {
           close (post[0]);
@@ -1803,7 +1790,7 @@ case_floor_relay (guint n, const CaseParams *params, gint64 *samples, GError **e
     }
   for (guint j = 0; j < n; j++)
     relay_out[j] = deliver[j][0];
-  relay = fork_plain (&original_cpus, error);
+  relay = fork_child (&original_cpus, error);
   if (relay == 0)
     {
       close (post[0]);
