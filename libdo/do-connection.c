@@ -128,11 +128,13 @@ incoming_full_locked (DoConnection *connection)
          connection->incoming_bytes >= MAX_INCOMING_BYTES;
 }
 
+/* Queues @msg on @queue (@incoming, or the reader's @reader_calls).
+ * Called with @lock held. */
 static void
-push_incoming_locked (DoConnection *connection, DoMessage *msg)
+push_queue_locked (DoConnection *connection, GQueue *queue, DoMessage *msg)
 {
   connection->incoming_bytes += g_variant_get_size (msg->body);
-  g_queue_push_tail (&connection->incoming, msg);
+  g_queue_push_tail (queue, msg);
 }
 
 /* Whether the reader thread runs @msg itself: a call to a thread-safe
@@ -203,7 +205,7 @@ route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks, GErr
         {
           /* A late answer to a call that timed out or was cancelled.  It
            * may hold objects: it is dropped outside the lock. */
-          push_incoming_locked (connection, msg);
+          push_queue_locked (connection, &connection->incoming, msg);
           return TRUE;
         }
       p->reply = msg;
@@ -226,13 +228,8 @@ route_locked (DoConnection *connection, DoMessage *msg, GQueue *done_tasks, GErr
     case DO_MESSAGE_RELEASE:
       /* In order with the calls, on the dispatching thread: the reader
        * thread's own queue, never seen by the context, or the context's. */
-      if (for_reader_locked (connection, msg))
-        {
-          connection->incoming_bytes += g_variant_get_size (msg->body);
-          g_queue_push_tail (&connection->reader_calls, msg);
-        }
-      else
-        push_incoming_locked (connection, msg);
+      push_queue_locked (connection, for_reader_locked (connection, msg)
+                                     ? &connection->reader_calls : &connection->incoming, msg);
       return TRUE;
 
     case DO_MESSAGE_BYE:
@@ -647,6 +644,7 @@ typedef struct {
 
 G_LOCK_DEFINE_STATIC (reply_mode);
 static GHashTable *reply_modes;  /* GMainContext -> ReplyMode */
+static gint n_listed;            /* (atomic) sources listed, all contexts */
 
 /* @context's entry, or NULL.  After fork() the child drops the parent's
  * (its eventfd is the parent's too: reading it would take the parent's
@@ -658,6 +656,7 @@ reply_mode_lookup_locked (GMainContext *context)
 
   if (rm && rm->generation != _do_fork_generation ())
     {
+      g_atomic_int_add (&n_listed, -(gint) rm->sources->len);
       g_hash_table_remove (reply_modes, context);
       rm = NULL;
     }
@@ -698,6 +697,7 @@ reply_mode_add (DoConnection *connection, ConnSource *cs)
       g_hash_table_insert (reply_modes, connection->context, rm);
     }
   g_ptr_array_add (rm->sources, g_source_ref (&cs->source));
+  g_atomic_int_inc (&n_listed);
   G_UNLOCK (reply_mode);
 }
 
@@ -709,7 +709,10 @@ reply_mode_remove (DoConnection *connection, ConnSource *cs)
   G_LOCK (reply_mode);
   rm = reply_mode_lookup_locked (connection->context);
   if (rm && g_ptr_array_remove_fast (rm->sources, cs))
-    reply_mode_forget_locked (connection->context, rm);
+    {
+      g_atomic_int_add (&n_listed, -1);
+      reply_mode_forget_locked (connection->context, rm);
+    }
   G_UNLOCK (reply_mode);
 }
 
@@ -758,6 +761,10 @@ reply_wait_begin (DoConnection *connection, ReplyWait *w)
 
   w->context = NULL;
   w->others = NULL;
+  /* One connection in the process, the usual client's: nothing else to
+   * serve, and no lock taken at each call. */
+  if (g_atomic_int_get (&n_listed) < 2)
+    return;
   G_LOCK (reply_mode);
   rm = reply_mode_lookup_locked (connection->context);
   for (guint i = 0; rm && i < rm->sources->len; i++)
@@ -2015,6 +2022,25 @@ blocking_receive_ms (DoConnection *connection, gboolean may_dispatch, gint64 dea
   return 1 << g_bit_storage ((gulong) MIN (left_ms, G_MAXINT) >> 1);
 }
 
+/* When a wait for another thread next looks at its deadline and its
+ * cancellable: at most 50 ms on. */
+static gint64
+look_again_by (gint64 deadline)
+{
+  gint64 until = g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND;
+
+  return deadline >= 0 ? MIN (until, deadline) : until;
+}
+
+/* Waits on @cond for a wake-up, or until @until.  Called with @lock held. */
+static void
+cond_wait_locked (DoConnection *connection, gint64 until)
+{
+  connection->n_waiters++;
+  g_cond_wait_until (&connection->cond, &connection->lock, until);
+  connection->n_waiters--;
+}
+
 /* Sync waits on this thread that serve calls: each runs the calls it
  * serves one level deeper.  Past MAX_SERVING_DEPTH a wait serves nothing
  * more, and refuses the calls it would have nested (a peer that answers
@@ -2109,13 +2135,7 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
         {
           /* Not read until the context runs what came (we cannot, or not
            * now: the calls nested too deep wait for it). */
-          gint64 until = g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND;
-
-          if (deadline >= 0)
-            until = MIN (until, deadline);
-          connection->n_waiters++;
-          g_cond_wait_until (&connection->cond, &connection->lock, until);
-          connection->n_waiters--;
+          cond_wait_locked (connection, look_again_by (deadline));
         }
       else if (!connection->reading)
         {
@@ -2169,17 +2189,11 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
         }
       else
         {
-          /* Another thread reads; it wakes us when our reply comes.  The
-           * bound lets us notice cancellation and the deadline. */
-          gint64 until = g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND;
-          if (deadline >= 0)
-            until = MIN (until, deadline);
+          /* Another thread reads; it wakes us when our reply comes. */
+          gint64 until = look_again_by (deadline);
+
           if (!may_dispatch || !may_nest || !wait_serving_others (connection, p, until))
-            {
-              connection->n_waiters++;
-              g_cond_wait_until (&connection->cond, &connection->lock, until);
-              connection->n_waiters--;
-            }
+            cond_wait_locked (connection, until);
         }
     }
   g_hash_table_remove (connection->pending, GUINT_TO_POINTER (p->serial));
