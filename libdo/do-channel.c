@@ -7,9 +7,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -30,6 +32,7 @@ struct _DoChannel {
                          * MSG_DONTWAIT); under the caller's lock */
   gint rcvtimeo_ms;   /* SO_RCVTIMEO set, 0 for none; under the caller's lock */
   gint generation;    /* the fork_generation it was made in */
+  int sndbuf;         /* SO_SNDBUF, 0 until read; under the send lock */
 
   DoDirect *direct;   /* with a ring: large bodies of sync calls */
 };
@@ -406,11 +409,50 @@ send_packet_locked (DoChannel *channel, struct msghdr *mh, gint64 deadline, GErr
     }
 }
 
+/* Waits until the socket takes a packet without waiting: the kernel makes
+ * a send wait only while what we sent and the peer has not read
+ * (SIOCOUTQ) fills our send buffer.  Called with the send lock held, so
+ * nobody else adds to it meanwhile. */
+static gboolean
+wait_socket_room_locked (DoChannel *channel, gint64 deadline, GError **error)
+{
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = channel->fd, .events = POLLOUT };
+      socklen_t len = sizeof channel->sndbuf;
+      int queued;
+
+      if (channel->sndbuf == 0 &&
+          getsockopt (channel->fd, SOL_SOCKET, SO_SNDBUF, &channel->sndbuf, &len) < 0)
+        channel->sndbuf = 0;
+      /* Unknown: send, and find out. */
+      if (channel->sndbuf <= 0 || ioctl (channel->fd, SIOCOUTQ, &queued) < 0 ||
+          queued < channel->sndbuf)
+        return TRUE;
+      if (deadline == 0)
+        {
+          g_set_error_literal (error, DO_ERROR, DO_ERROR_TIMED_OUT, "the peer's queue is full");
+          return FALSE;
+        }
+      if (!do_poll (&pfd, 1, deadline, error))
+        return FALSE;
+      if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))
+        {
+          g_set_error_literal (error, DO_ERROR, DO_ERROR_CONNECTION_DIED,
+                               "the peer closed the connection");
+          return FALSE;
+        }
+    }
+}
+
 /* With a ring: a message that fits and carries no fds goes in the ring;
  * any other goes on the socket after a marker in the ring, so the peer
- * reads both paths in order.  A socket send that fails after its marker
- * went in shuts the channel down: the peer would wait for it forever.
- * Called with the send lock held. */
+ * reads both paths in order.  The socket must take the message at once
+ * before its marker goes in; waiting for that, or for room in the ring,
+ * may time out, and then nothing was sent.  A socket send that fails
+ * after its marker went in (no fds allowed in flight) shuts the channel
+ * down: the peer would wait for it forever.  Called with the send lock
+ * held. */
 static gboolean
 send_on_ring_locked (DoChannel *channel, const void *data, gsize size, struct msghdr *mh,
                      gint64 deadline, GError **error)
@@ -430,7 +472,8 @@ send_on_ring_locked (DoChannel *channel, const void *data, gsize size, struct ms
     }
   else
     {
-      ok = do_ring_push_marker (channel->ring, deadline, channel->fd, error);
+      ok = wait_socket_room_locked (channel, deadline, error) &&
+           do_ring_push_marker (channel->ring, deadline, channel->fd, error);
       if (ok && !send_packet_locked (channel, mh, deadline, error))
         {
           shutdown (channel->fd, SHUT_RDWR);

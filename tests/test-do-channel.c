@@ -376,6 +376,44 @@ test_unannounced_socket_message (void)
     }
 }
 
+/* A peer that stops reading fills the socket: a message that must go on
+ * it (here it carries an fd) then times out before its marker goes in the
+ * ring, and the channel goes on.  Everything that went out arrives, in
+ * order; what timed out never does. */
+static void
+test_socket_full (void)
+{
+  g_autoptr(GError) error = NULL;
+  guint next = 1;   /* message 0 would carry an eventfd that reads nothing */
+  Pair p;
+
+  pair_init (&p, TRUE);
+  for (;;)
+    {
+      g_autoptr(DoMessage) msg = make_message (next, 10);
+      int *fds = g_new (int, 1);
+      /* The first failure waits a little; the second does not wait. */
+      gint64 deadline = error ? 0 : g_get_monotonic_time () + 20000;
+
+      fds[0] = eventfd (next, EFD_CLOEXEC);
+      g_assert_true (do_message_take_fds (msg, fds, 1, NULL));
+      if (do_channel_send (p.a, msg, deadline, error ? NULL : &error))
+        next++;
+      else if (deadline == 0)
+        break;
+    }
+  g_assert_error (error, DO_ERROR, DO_ERROR_TIMED_OUT);
+  g_assert_cmpuint (next, >, 10);
+  send_message (p.a, next, 10, FALSE);    /* the ring still takes this */
+  for (guint i = 1; i < next; i++)
+    expect_message (p.b, i, 10, TRUE);
+  expect_message (p.b, next, 10, FALSE);
+  send_message (p.a, next + 1, 10, TRUE); /* the socket has room again */
+  expect_message (p.b, next + 1, 10, TRUE);
+  g_assert_false (socket_readable (p.b));
+  pair_clear (&p);
+}
+
 static void
 test_peer_closed (void)
 {
@@ -1102,6 +1140,7 @@ main (int argc, char **argv)
   g_test_add_func ("/do/channel/ring/socket-message-ahead", test_socket_message_ahead);
   g_test_add_func ("/do/channel/ring/unannounced-socket-message", test_unannounced_socket_message);
   g_test_add_func ("/do/channel/ring/peer-closed", test_peer_closed);
+  g_test_add_func ("/do/channel/ring/socket-full", test_socket_full);
   g_test_add_func ("/do/channel/ring/wait-deadline", test_wait_deadline);
   g_test_add_func ("/do/channel/ring/main-context", test_main_context);
   g_test_add_func ("/do/channel/ring/corrupting-peer", test_corrupting_peer);
