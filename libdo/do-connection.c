@@ -949,6 +949,9 @@ run_thread_safe_calls (DoConnection *connection)
   dispatch_queue (connection, &connection->reader_calls);
 }
 
+/* The connection a reader thread reads (it holds a reference). */
+static _Thread_local DoConnection *thread_reads;
+
 /* Reads the connection in a loop, blocking (or spinning on its ring), and
  * runs calls to thread-safe objects at once: no context in between, the
  * fast path of a server.  Another thread's sync call reads in turn. */
@@ -957,6 +960,7 @@ reader_thread (gpointer data)
 {
   DoConnection *connection = data;
 
+  thread_reads = connection;
   g_atomic_pointer_set (&connection->reader, g_thread_self ());
   for (;;)
     {
@@ -1913,9 +1917,89 @@ _do_connection_send_call (DoConnection *connection, DoMessage *msg, Pending *p, 
  * readable (else only the ring, or a wake-up).  In reply mode (@w) it
  * also waits for the context's other connections; @pfds is the poll set,
  * for reply_wait_serve() after. */
+/* A reader thread's sync wait on another connection also reads its own
+ * connection, when nobody else does, so that a call back over it (the
+ * peer we wait for calls us there to answer) is served, nested, rather
+ * than waiting for our timeout. */
+typedef struct {
+  DoConnection *connection;  /* NULL: not read this round */
+  gint socket, doorbell;     /* indices in the poll set, or -1 */
+  gboolean ready;            /* its ring had records already */
+} OwnRead;
+
+static void
+own_read_begin (OwnRead *r, DoConnection *own)
+{
+  r->connection = NULL;
+  r->socket = r->doorbell = -1;
+  r->ready = FALSE;
+  if (!own)
+    return;
+  g_mutex_lock (&own->lock);
+  if (own->alive && !own->reading && !incoming_full_locked (own))
+    {
+      own->reading = TRUE;
+      r->connection = own;
+    }
+  g_mutex_unlock (&own->lock);
+}
+
+/* Before the poll: arms its ring and adds its fds to @pfds.  Returns
+ * whether it has records already. */
+static gboolean
+own_read_prepare (OwnRead *r, GArray *pfds)
+{
+  DoChannel *channel = r->connection->channel;
+  struct pollfd socket = { .fd = do_channel_get_fd (channel), .events = POLLIN };
+  struct pollfd doorbell = { .fd = do_channel_get_doorbell_fd (channel), .events = POLLIN };
+
+  r->ready = do_channel_arm (channel);
+  r->socket = (gint) pfds->len;
+  g_array_append_val (pfds, socket);
+  if (doorbell.fd >= 0)
+    {
+      r->doorbell = (gint) pfds->len;
+      g_array_append_val (pfds, doorbell);
+    }
+  return r->ready;
+}
+
+/* After the poll, outside every lock: reads what came, and lets others
+ * read again.  Its calls to thread-safe objects wait in its reader queue
+ * for the caller to run; others are the context's. */
+static void
+own_read_end (OwnRead *r, GArray *pfds)
+{
+  DoConnection *own = r->connection;
+  struct pollfd *p = pfds ? (struct pollfd *) (gpointer) pfds->data : NULL;
+  gboolean socket = r->socket >= 0 && p[r->socket].revents != 0;
+  gboolean rung = r->doorbell >= 0 && p[r->doorbell].revents != 0;
+  GQueue done_tasks = G_QUEUE_INIT;
+  GError *death = NULL;
+  gboolean for_context;
+
+  if (!own)
+    return;
+  if (rung)
+    do_channel_ack_doorbell (own->channel);
+  g_mutex_lock (&own->lock);
+  if (r->ready || socket || rung)
+    death = read_locked (own, G_MAXUINT, NULL, socket, &done_tasks);
+  own->reading = FALSE;
+  wake_waiters_locked (own);
+  for_context = !g_queue_is_empty (&own->incoming);
+  g_mutex_unlock (&own->lock);
+  run_completions (own, &done_tasks);
+  if (death)
+    connection_die (own, death);
+  if (for_context)
+    wake_context (own);
+  r->connection = NULL;
+}
+
 static gboolean
 wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancellable,
-               ReplyWait *w, GArray *pfds)
+               ReplyWait *w, OwnRead *r, GArray *pfds)
 {
   struct pollfd own[4] = {
     { .fd = do_channel_get_fd (connection->channel), .events = POLLIN },
@@ -1940,6 +2024,8 @@ wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancella
   g_array_append_vals (pfds, own, cancel_fd >= 0 ? 4 : 3);
   if (w->context)
     busy = reply_wait_prepare (w, pfds);
+  if (r->connection)
+    busy |= own_read_prepare (r, pfds);
   pfd = (struct pollfd *) (gpointer) pfds->data;
   if (poll (pfd, pfds->len, busy ? 0 : do_poll_timeout (deadline)) > 0 &&
       (pfd[1].revents & POLLIN))
@@ -2090,6 +2176,23 @@ refuse_nested_calls (DoConnection *connection, GQueue *queue)
     }
 }
 
+/* Runs (or, nested too deep, refuses) the calls @own's reader queue has.
+ * Returns whether there were any. */
+static gboolean
+serve_own_calls (DoConnection *own, gboolean may_nest)
+{
+  gboolean work;
+
+  g_mutex_lock (&own->lock);
+  work = has_nested_work_locked (&own->reader_calls, may_nest);
+  g_mutex_unlock (&own->lock);
+  if (work && may_nest)
+    dispatch_queue (own, &own->reader_calls);
+  else if (work)
+    refuse_nested_calls (own, &own->reader_calls);
+  return work;
+}
+
 /* Waits for @p on the calling thread, reading the socket itself and
  * serving calls that arrive meanwhile when this thread owns the
  * connection's context (so callbacks into a blocked caller work). */
@@ -2102,9 +2205,12 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
   gboolean may_dispatch = !is_reader && g_main_context_acquire (connection->context);
   GQueue *nested = nested_queue (connection, is_reader, may_dispatch);
   gboolean may_nest = nested && serving_depth < MAX_SERVING_DEPTH;
+  /* A reader thread waiting on another connection: its own's calls too. */
+  DoConnection *own = thread_reads != connection ? thread_reads : NULL;
+  gboolean may_nest_own = own && serving_depth < MAX_SERVING_DEPTH;
   GQueue done_tasks = G_QUEUE_INIT;
 
-  if (nested)
+  if (nested || own)
     serving_depth++;
   g_mutex_lock (&connection->lock);
   while (!p->done)
@@ -2131,6 +2237,16 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
           g_mutex_lock (&connection->lock);
           continue;
         }
+      if (own)
+        {
+          gboolean ran;
+
+          g_mutex_unlock (&connection->lock);
+          ran = serve_own_calls (own, may_nest_own);
+          g_mutex_lock (&connection->lock);
+          if (ran)
+            continue;
+        }
       if (!connection->reading && incoming_full_locked (connection))
         {
           /* Not read until the context runs what came (we cannot, or not
@@ -2140,6 +2256,7 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
       else if (!connection->reading)
         {
           ReplyWait w = { NULL, };
+          OwnRead r;
           g_autoptr(GArray) pfds = NULL;
           GError *death;
           gint block_ms = -1;
@@ -2148,7 +2265,8 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
           g_mutex_unlock (&connection->lock);
           if (may_dispatch && may_nest)
             reply_wait_begin (connection, &w);
-          if (!w.context)
+          own_read_begin (&r, may_nest_own ? own : NULL);
+          if (!w.context && !r.connection)
             block_ms = blocking_receive_ms (connection, may_dispatch, deadline, cancellable);
           if (block_ms >= 0)  /* nothing else to watch: one blocking recvmsg */
             death = receive_blocking_then_lock (connection, block_ms, &done_tasks);
@@ -2159,13 +2277,18 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
               gboolean socket_readable;
 
               pfds = g_array_sized_new (FALSE, FALSE, sizeof (struct pollfd), 8);
-              socket_readable = wait_readable (connection, deadline, cancellable, &w, pfds);
+              /* Another reads our own connection: look at its queue
+               * again soon (it does not wake us). */
+              socket_readable = wait_readable (connection,
+                                               own && !r.connection ? look_again_by (deadline)
+                                                                    : deadline,
+                                               cancellable, &w, &r, pfds);
               g_mutex_lock (&connection->lock);
               death = read_locked (connection, G_MAXUINT, p, socket_readable, &done_tasks);
             }
           connection->reading = FALSE;
           wake_waiters_locked (connection);
-          if (death || !g_queue_is_empty (&done_tasks) || w.context)
+          if (death || !g_queue_is_empty (&done_tasks) || w.context || r.connection)
             {
               gboolean done = p->done;
 
@@ -2179,6 +2302,7 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
               if (w.context && pfds->len > 0 && !done)
                 reply_wait_serve (&w, pfds);
               reply_wait_end (&w);
+              own_read_end (&r, pfds);
               g_mutex_lock (&connection->lock);
             }
           /* Calls that arrived while we read are for the context, and so
@@ -2198,7 +2322,7 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
     }
   g_hash_table_remove (connection->pending, GUINT_TO_POINTER (p->serial));
   g_mutex_unlock (&connection->lock);
-  if (nested)
+  if (nested || own)
     serving_depth--;
   if (may_dispatch)
     g_main_context_release (connection->context);

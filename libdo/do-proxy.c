@@ -166,7 +166,9 @@ reply_to_result (DoMessage *reply, GUnixFDList **out_fd_list, GError **error)
  * makes on this connection, and calls on the other connections of the
  * same GMainContext (GNUstep's reply mode), are served on this thread if it
  * owns that context (it does in a single-threaded program), so callbacks
- * into a blocked caller work.  No other source of the context runs.  If
+ * into a blocked caller work.  No other source of the context runs.  A
+ * handler on a connection's reader thread (a thread-safe root's) serves
+ * that connection's calls to thread-safe objects instead.  If
  * the peer dies the call fails at once with %DO_ERROR_CONNECTION_DIED.  The
  * server's error arrives with its own domain, code and message.
  *

@@ -49,6 +49,10 @@ static const gchar refs_xml[] =
   "      <arg direction='out' type='u'/><arg direction='out' type='b'/>"
   "    </method>"
   "    <method name='Keep'><arg direction='in' type='o'/></method>"
+  "    <method name='CallBack'>"
+  "      <arg direction='in' type='h'/><arg direction='out' type='i'/>"
+  "    </method>"
+  "    <method name='Back'><arg direction='out' type='i'/></method>"
   "  </interface>"
   "</node>";
 
@@ -171,6 +175,9 @@ static DoObject *reply_object (GVariant *reply);
  * passed there; Keep: the object kept (a proxy). */
 static DoConnection *visit_back;
 static DoObject *visit_object, *kept;
+
+/* Back: what it calls back (the test's proxy of the server's root). */
+static DoObject *back_to;
 
 /* Tick: how many ran, and whether all in order, one at a time. */
 static gint ticks;
@@ -296,6 +303,23 @@ refs_handle (DoObject *object, DoInvocation *invocation, const gchar *method,
     }
   if (g_str_equal (method, "Ticks"))
     return g_variant_new ("(ub)", (guint32) g_atomic_int_get (&ticks), ticks_ok);
+  if (g_str_equal (method, "CallBack"))
+    {
+      /* Connects to the caller's port and calls Back there, which calls
+       * us back over the caller's first connection: served while we wait,
+       * whether our context or this connection's reader thread runs us. */
+      g_autoptr(DoConnection) there = connect_to_passed_port (invocation, params, error);
+      g_autoptr(DoProxy) root = NULL;
+
+      if (!there)
+        return NULL;
+      root = do_connection_get_root_proxy (there);
+      return do_object_call_sync (root, REFS, "Back", NULL, NULL, DO_CALL_FLAGS_NONE,
+                                  5000, NULL, NULL, error);
+    }
+  if (g_str_equal (method, "Back"))
+    return do_object_call_sync (back_to, THING, "Who", NULL, NULL, DO_CALL_FLAGS_NONE,
+                                5000, NULL, NULL, error);
   if (g_str_equal (method, "Keep"))
     {
       const gchar *path;
@@ -562,6 +586,35 @@ test_third_process (void)
   server_kill (&c);
 }
 
+/* Round @i of a test that runs @n rounds over rings, then @n over sockets
+ * alone (PORTER_NO_SHM, which the test unsets at its end): starts the
+ * server for each half. */
+static void
+server_for_round (Server *s, guint i, guint n)
+{
+  if (i == n)
+    {
+      server_kill (s);
+      g_setenv ("PORTER_NO_SHM", "1", TRUE);
+    }
+  if (i % n == 0)
+    server_start (s);
+}
+
+/* An fd list holding a new fd of @connection's port, for an `(h)` call. */
+static GUnixFDList *
+port_fd_list (DoConnection *connection)
+{
+  g_autoptr(GError) error = NULL;
+  GUnixFDList *fds = g_unix_fd_list_new ();
+  int port = do_connection_dup_port_fd (connection, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (g_unix_fd_list_append (fds, port, &error), ==, 0);
+  close (port);
+  return fds;
+}
+
 static void
 raise_flag (gpointer data)
 {
@@ -587,30 +640,20 @@ test_callback_other_connection (void)
       g_autoptr(DoConnection) mine = do_connection_new (&error);
       g_autoptr(DoObject) me = do_object_new (g_dbus_node_info_lookup_interface (node, REFS),
                                               refs_handle, NULL, NULL);
-      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      g_autoptr(GUnixFDList) fds = NULL;
       g_autoptr(GVariant) r = NULL;
       gboolean idled = FALSE;
       gint64 t0;
       gint32 pid;
-      int port;
 
-      if (i == 4)
-        {
-          server_kill (&s);
-          g_setenv ("PORTER_NO_SHM", "1", TRUE);
-        }
-      if (i % 4 == 0)
-        server_start (&s);
+      server_for_round (&s, i, 4);
       g_assert_no_error (error);
       g_assert_true (do_object_add_interface (me, g_dbus_node_info_lookup_interface (node, THING),
                                               thing_handle, NULL, NULL, &error));
       if (i % 4 >= 2)
         g_assert_true (do_object_set_flags (me, DO_OBJECT_FLAGS_THREAD_SAFE, &error));
       do_connection_set_root_object (mine, me);
-      port = do_connection_dup_port_fd (mine, &error);
-      g_assert_cmpint (port, >=, 0);
-      g_assert_cmpint (g_unix_fd_list_append (fds, port, &error), ==, 0);
-      close (port);
+      fds = port_fd_list (mine);
 
       g_idle_add_once (raise_flag, &idled);
       t0 = g_get_monotonic_time ();
@@ -656,15 +699,11 @@ test_callback_while_another_reads (void)
 
   for (guint i = 0; i < 2; i++)
     {
-      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      g_autoptr(GUnixFDList) fds = port_fd_list (mine);
       g_autoptr(GVariant) r = NULL;
-      int port = do_connection_dup_port_fd (mine, &error);
       gint64 t0;
       gint32 pid;
 
-      g_assert_cmpint (port, >=, 0);
-      g_assert_cmpint (g_unix_fd_list_append (fds, port, &error), ==, 0);
-      close (port);
       if (i == 0)
         {
           r = do_object_call_sync (s.root, REFS, "Visit", g_variant_new ("(h)", 0), fds,
@@ -684,6 +723,48 @@ test_callback_while_another_reads (void)
     }
   g_clear_pointer (&visitor, do_object_unref);
   server_kill (&s);
+  do_connection_close (mine);
+}
+
+/* A call back over the connection the server's call came on, while the
+ * server waits on another: the server (on its context, or in the
+ * thread-safe variant on the reader thread of our connection to it)
+ * connects to our port and calls Back there, and Back calls the server's
+ * root over our first connection.  The server serves that call nested in
+ * its wait, rather than after its 5 s timeout. */
+static void
+test_callback_first_connection (void)
+{
+  Server s = { 0, };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoConnection) mine = do_connection_new (&error);
+  g_autoptr(DoObject) me = do_object_new (g_dbus_node_info_lookup_interface (node, REFS),
+                                          refs_handle, NULL, NULL);
+
+  g_assert_no_error (error);
+  do_connection_set_root_object (mine, me);
+  /* Over rings, then over sockets alone. */
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autoptr(GUnixFDList) fds = port_fd_list (mine);
+      g_autoptr(GVariant) r = NULL;
+      gint64 t0;
+      gint32 pid;
+
+      server_for_round (&s, i, 3);
+      back_to = s.root;
+      t0 = g_get_monotonic_time ();
+      r = do_object_call_sync (s.root, REFS, "CallBack", g_variant_new ("(h)", 0), fds,
+                               DO_CALL_FLAGS_NONE, 20000, NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_variant_get (r, "(i)", &pid);
+      g_assert_cmpint (pid, ==, s.pid);
+      g_assert_cmpint (do_connection_uses_shm (s.connection), ==, i < 3);
+      g_assert_cmpint (g_get_monotonic_time () - t0, <, 4 * G_USEC_PER_SEC);
+    }
+  back_to = NULL;
+  server_kill (&s);
+  g_unsetenv ("PORTER_NO_SHM");
   do_connection_close (mine);
 }
 
@@ -1073,6 +1154,7 @@ main (int argc, char **argv)
   g_test_add_func ("/objref/identity", test_identity);
   g_test_add_func ("/objref/third-process", test_third_process);
   g_test_add_func ("/objref/callback-other-connection", test_callback_other_connection);
+  g_test_add_func ("/objref/callback-first-connection", test_callback_first_connection);
   g_test_add_func ("/objref/callback-while-another-reads", test_callback_while_another_reads);
   g_test_add_func ("/objref/flood-bounded", test_flood_bounded);
   g_test_add_func ("/objref/order-mixed", test_order_mixed);
@@ -1087,6 +1169,8 @@ main (int argc, char **argv)
   g_test_add_data_func ("/objref/thread-safe/third-process", test_third_process, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/callback-other-connection",
                         test_callback_other_connection, run_thread_safe);
+  g_test_add_data_func ("/objref/thread-safe/callback-first-connection",
+                        test_callback_first_connection, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/many-proxies", test_many_proxies, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/flood-bounded", test_flood_bounded, run_thread_safe);
   g_test_add_data_func ("/objref/thread-safe/order-mixed", test_order_mixed, run_thread_safe);
