@@ -1913,10 +1913,6 @@ _do_connection_send_call (DoConnection *connection, DoMessage *msg, Pending *p, 
   return FALSE;
 }
 
-/* Waits for something to read; returns whether the socket itself is
- * readable (else only the ring, or a wake-up).  In reply mode (@w) it
- * also waits for the context's other connections; @pfds is the poll set,
- * for reply_wait_serve() after. */
 /* A reader thread's sync wait on another connection also reads its own
  * connection, when nobody else does, so that a call back over it (the
  * peer we wait for calls us there to answer) is served, nested, rather
@@ -1997,6 +1993,11 @@ own_read_end (OwnRead *r, GArray *pfds)
   r->connection = NULL;
 }
 
+/* Waits for something to read; returns whether the socket itself is
+ * readable (else only the ring, or a wake-up).  In reply mode (@w) it
+ * also waits for the context's other connections, and for a reader thread
+ * (@r) for its own connection; @pfds is the poll set, for
+ * reply_wait_serve() and own_read_end() after. */
 static gboolean
 wait_readable (DoConnection *connection, gint64 deadline, GCancellable *cancellable,
                ReplyWait *w, OwnRead *r, GArray *pfds)
