@@ -32,7 +32,8 @@ struct _DoChannel {
                          * MSG_DONTWAIT); under the caller's lock */
   gint rcvtimeo_ms;   /* SO_RCVTIMEO set, 0 for none; under the caller's lock */
   gint generation;    /* the fork_generation it was made in */
-  int sndbuf;         /* SO_SNDBUF, 0 until read; under the send lock */
+  int sndbuf;         /* SO_SNDBUF, read when the ring is attached; 0 if
+                       * unknown */
 
   DoDirect *direct;   /* with a ring: large bodies of sync calls */
 };
@@ -191,10 +192,14 @@ do_channel_shutdown (DoChannel *channel)
 void
 do_channel_attach_ring (DoChannel *channel, DoRing *ring, const DoCredentials *peer)
 {
+  socklen_t len = sizeof channel->sndbuf;
+
   g_return_if_fail (channel->ring == NULL);
   channel->ring = do_ring_ref (ring);
   channel->ring_creds = *peer;
   channel->direct = do_direct_new (ring, peer->pid);
+  if (getsockopt (channel->fd, SOL_SOCKET, SO_SNDBUF, &channel->sndbuf, &len) < 0)
+    channel->sndbuf = 0;
 }
 
 void
@@ -419,12 +424,8 @@ wait_socket_room_locked (DoChannel *channel, gint64 deadline, GError **error)
   for (;;)
     {
       struct pollfd pfd = { .fd = channel->fd, .events = POLLOUT };
-      socklen_t len = sizeof channel->sndbuf;
       int queued;
 
-      if (channel->sndbuf == 0 &&
-          getsockopt (channel->fd, SOL_SOCKET, SO_SNDBUF, &channel->sndbuf, &len) < 0)
-        channel->sndbuf = 0;
       /* Unknown: send, and find out. */
       if (channel->sndbuf <= 0 || ioctl (channel->fd, SIOCOUTQ, &queued) < 0 ||
           queued < channel->sndbuf)

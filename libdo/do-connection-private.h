@@ -51,7 +51,6 @@ struct _DoConnection {
   GQueue incoming;       /* protected by @lock: DoMessage calls */
   GQueue reader_calls;   /* protected by @lock: those the reader thread
                           * runs (has_reader) */
-  GThread *reader;       /* (atomic) the reader thread, once it runs */
   gsize incoming_bytes;  /* protected by @lock: both queues' bodies' size */
   DoObject *root;        /* protected by @lock */
   guint32 next_serial;   /* (atomic) */

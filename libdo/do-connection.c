@@ -949,7 +949,8 @@ run_thread_safe_calls (DoConnection *connection)
   dispatch_queue (connection, &connection->reader_calls);
 }
 
-/* The connection a reader thread reads (it holds a reference). */
+/* The connection a reader thread reads (it holds a reference); NULL on
+ * any other thread. */
 static _Thread_local DoConnection *thread_reads;
 
 /* Reads the connection in a loop, blocking (or spinning on its ring), and
@@ -961,7 +962,6 @@ reader_thread (gpointer data)
   DoConnection *connection = data;
 
   thread_reads = connection;
-  g_atomic_pointer_set (&connection->reader, g_thread_self ());
   for (;;)
     {
       GQueue done_tasks = G_QUEUE_INIT;
@@ -2177,8 +2177,19 @@ refuse_nested_calls (DoConnection *connection, GQueue *queue)
     }
 }
 
-/* Runs (or, nested too deep, refuses) the calls @own's reader queue has.
- * Returns whether there were any. */
+/* Runs @queue's calls nested on this thread or, nested too deep, refuses
+ * those at its head. */
+static void
+serve_nested (DoConnection *connection, GQueue *queue, gboolean may_nest)
+{
+  if (may_nest)
+    dispatch_queue (connection, queue);
+  else
+    refuse_nested_calls (connection, queue);
+}
+
+/* serve_nested() for @own's reader queue, if it has work.  Returns
+ * whether it had. */
 static gboolean
 serve_own_calls (DoConnection *own, gboolean may_nest)
 {
@@ -2187,10 +2198,8 @@ serve_own_calls (DoConnection *own, gboolean may_nest)
   g_mutex_lock (&own->lock);
   work = has_nested_work_locked (&own->reader_calls, may_nest);
   g_mutex_unlock (&own->lock);
-  if (work && may_nest)
-    dispatch_queue (own, &own->reader_calls);
-  else if (work)
-    refuse_nested_calls (own, &own->reader_calls);
+  if (work)
+    serve_nested (own, &own->reader_calls, may_nest);
   return work;
 }
 
@@ -2202,12 +2211,12 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
 {
   /* A reader thread serves its own queue: it leaves the context to the
    * thread that runs it. */
-  gboolean is_reader = g_atomic_pointer_get (&connection->reader) == (gpointer) g_thread_self ();
+  gboolean is_reader = thread_reads == connection;
   gboolean may_dispatch = !is_reader && g_main_context_acquire (connection->context);
   GQueue *nested = nested_queue (connection, is_reader, may_dispatch);
   gboolean may_nest = nested && serving_depth < MAX_SERVING_DEPTH;
   /* A reader thread waiting on another connection: its own's calls too. */
-  DoConnection *own = thread_reads != connection ? thread_reads : NULL;
+  DoConnection *own = is_reader ? NULL : thread_reads;
   gboolean may_nest_own = own && serving_depth < MAX_SERVING_DEPTH;
   GQueue done_tasks = G_QUEUE_INIT;
 
@@ -2231,10 +2240,7 @@ _do_connection_wait_pending (DoConnection *connection, Pending *p, gint64 deadli
       if (has_nested_work_locked (nested, may_nest))
         {
           g_mutex_unlock (&connection->lock);
-          if (may_nest)
-            dispatch_queue (connection, nested);
-          else
-            refuse_nested_calls (connection, nested);
+          serve_nested (connection, nested, may_nest);
           g_mutex_lock (&connection->lock);
           continue;
         }
