@@ -128,6 +128,19 @@ cpu_relax (void)
 #endif
 }
 
+/* The store half of a Dekker pairing (store ours, fence, load the peer's):
+ * a sequentially consistent fence rather than a sequentially consistent
+ * store, which x86 makes a locked exchange on the word itself.  The peer
+ * polls that word's cache line, and a locked instruction on a line
+ * another core keeps reading cost 0.2 µs per push here; the fence locks
+ * only our stack. */
+static inline void
+store_then_fence (_Atomic guint32 *word, guint32 value)
+{
+  atomic_store_explicit (word, value, memory_order_release);
+  atomic_thread_fence (memory_order_seq_cst);
+}
+
 static inline gint64
 now_ns (void)
 {
@@ -439,8 +452,9 @@ wait_for_room (DoRing *ring, guint32 record, gint64 deadline, int hangup_fd, GEr
   };
   gboolean ready;
 
-  atomic_store (&ring->tx->producer_waiting, 1);
-  if (ring->size - (ring->tx_head - atomic_load (&ring->tx->tail)) >= record)
+  store_then_fence (&ring->tx->producer_waiting, 1);
+  if (ring->size - (ring->tx_head - atomic_load_explicit (&ring->tx->tail, memory_order_acquire)) >=
+      record)
     {
       atomic_store (&ring->tx->producer_waiting, 0);
       return TRUE;
@@ -549,9 +563,9 @@ push_record (DoRing *ring, guint32 kind, const void *data, gsize len,
       atomic_store_explicit (&ring->tx->producer_cpu, cpu, memory_order_relaxed);
     }
   /* Publish, then look at the flag: with the consumer's store-flag,
-   * load-head (both sequentially consistent) one of us sees the other. */
-  atomic_store (&ring->tx->head, ring->tx_head);
-  switch (atomic_load (&ring->tx->consumer_sleeping))
+   * fence, load-head, one of us sees the other. */
+  store_then_fence (&ring->tx->head, ring->tx_head);
+  switch (atomic_load_explicit (&ring->tx->consumer_sleeping, memory_order_relaxed))
     {
     case AWAKE:
       ring->tx_woke = FALSE;
@@ -624,8 +638,8 @@ do_ring_pop (DoRing *ring, guint8 *buf, gsize buf_size, gsize *len, GError **err
   *len = rh.len;
 
   atomic_store_explicit (&ring->rx_tail, tail + record, memory_order_relaxed);
-  atomic_store (&ring->rx->tail, tail + record);
-  if (atomic_load (&ring->rx->producer_waiting))
+  store_then_fence (&ring->rx->tail, tail + record);
+  if (atomic_load_explicit (&ring->rx->producer_waiting, memory_order_relaxed))
     ring_doorbell (ring->rx_space);
   return rh.kind == RECORD_MARKER ? DO_RING_MARKER : DO_RING_MESSAGE;
 }
@@ -650,8 +664,9 @@ do_ring_set_awake (DoRing *ring)
 static gboolean
 arm (DoRing *ring, DoRingSleep how)
 {
-  atomic_store (&ring->rx->consumer_sleeping, how);
-  if (atomic_load (&ring->rx->head) == atomic_load_explicit (&ring->rx_tail, memory_order_relaxed))
+  store_then_fence (&ring->rx->consumer_sleeping, how);
+  if (atomic_load_explicit (&ring->rx->head, memory_order_acquire) ==
+      atomic_load_explicit (&ring->rx_tail, memory_order_relaxed))
     return FALSE;
   do_ring_set_awake (ring);
   return TRUE;
@@ -672,7 +687,7 @@ do_ring_arm_socket (DoRing *ring)
 void
 do_ring_rearm (DoRing *ring)
 {
-  atomic_store (&ring->rx->consumer_sleeping, ON_DOORBELL);
+  store_then_fence (&ring->rx->consumer_sleeping, ON_DOORBELL);
 }
 
 gboolean
