@@ -47,28 +47,21 @@ skeleton_free (gpointer data)
 static GVariant *
 pack_reply (DoTypedMethod *m, DoTypedSlot *outs, GUnixFDList **fd_list, GError **error)
 {
-  GVariantBuilder builder;
+  GVariant *values[DO_TYPED_MAX_ARGS];
 
-  g_variant_builder_init (&builder, m->out_type);
   for (guint k = 0; k < m->n_out; k++)
     {
-      GVariant *v;
-
       if (m->out[k].code == 'h' && !*fd_list)
         *fd_list = g_unix_fd_list_new ();
-      v = _do_typed_slot_to_variant (&m->out[k], &outs[k], *fd_list, error);
-      if (!v)
+      values[k] = _do_typed_slot_to_variant (&m->out[k], &outs[k], *fd_list, error);
+      if (!values[k])
         {
           g_prefix_error (error, "%s returned a bad out argument %u: ", m->info->name, k);
-          g_variant_builder_clear (&builder);
-          return NULL;
+          return _do_typed_tuple_abandon (values, k);
         }
-      g_variant_builder_add_value (&builder, v);
-      g_variant_unref (v);
     }
-  return g_variant_builder_end (&builder);
+  return _do_typed_tuple_take (values, m->n_out);
 }
-
 static GVariant *
 skeleton_dispatch (DoObject      *object,
                    DoInvocation  *invocation,

@@ -224,3 +224,20 @@ _do_typed_slot_store (const DoTypedArg *arg, const DoTypedSlot *slot, void *dest
     default: *(gpointer *) dest = slot->p; break;
     }
 }
+
+GVariant *
+_do_typed_tuple_take (GVariant **values, guint n)
+{
+  GVariant *tuple = g_variant_new_tuple (values, n);
+
+  _do_typed_tuple_abandon (values, n);
+  return tuple;
+}
+
+GVariant *
+_do_typed_tuple_abandon (GVariant **values, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    g_variant_unref (values[i]);
+  return NULL;
+}

@@ -101,6 +101,10 @@ gboolean _do_typed_variant_to_slot (const DoTypedArg  *arg,
                                     DoTypedSlot       *slot,
                                     GError           **error);
 void _do_typed_slot_init (const DoTypedArg *arg, DoTypedSlot *slot);
+/* tuple_take makes a floating tuple of @values, references the caller
+ * owned and gives up; tuple_abandon gives them up and returns NULL. */
+GVariant *_do_typed_tuple_take (GVariant **values, guint n);
+GVariant *_do_typed_tuple_abandon (GVariant **values, guint n);
 /* Copy between a slot and C storage of the argument's exact type (an
  * argument libffi hands a closure, an out pointer given by the caller). */
 void _do_typed_slot_load (const DoTypedArg *arg, const void *src, DoTypedSlot *slot);

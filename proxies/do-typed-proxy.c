@@ -56,28 +56,23 @@ typed_proxy_new (DoObject *object, DoInterface *iface)
 static GVariant *
 pack_call (DoTypedMethod *m, void **args, GUnixFDList **fd_list, GError **error)
 {
-  GVariantBuilder builder;
+  GVariant *values[DO_TYPED_MAX_ARGS];
 
-  g_variant_builder_init (&builder, m->in_type);
   for (guint i = 0; i < m->n_in; i++)
     {
       DoTypedSlot slot;
-      GVariant *v;
 
       _do_typed_slot_load (&m->in[i], args[1 + i], &slot);
       if (m->in[i].code == 'h' && !*fd_list)
         *fd_list = g_unix_fd_list_new ();
-      v = _do_typed_slot_to_variant (&m->in[i], &slot, *fd_list, error);
-      if (!v)
+      values[i] = _do_typed_slot_to_variant (&m->in[i], &slot, *fd_list, error);
+      if (!values[i])
         {
           g_prefix_error (error, "%s, argument %u: ", m->info->name, i);
-          g_variant_builder_clear (&builder);
-          return NULL;
+          return _do_typed_tuple_abandon (values, i);
         }
-      g_variant_builder_add_value (&builder, v);
-      g_variant_unref (v);
     }
-  return g_variant_builder_end (&builder);
+  return _do_typed_tuple_take (values, m->n_in);
 }
 
 /* Stores the reply's values through the caller's out pointers: all of them
