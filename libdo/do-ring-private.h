@@ -21,7 +21,11 @@
  *
  * Waking: every ring has a "consumer sleeping" flag only the consumer
  * writes, and a "producer waiting" flag only the producer writes, each
- * paired with an eventfd (the data doorbell, the space doorbell).  The
+ * paired with an eventfd (the data doorbell, the space doorbell).  A
+ * producer stores the head, fences, then reads the consumer's flag; a
+ * consumer going to sleep stores its flag, fences, then reads the head
+ * again (the same for the tail and the producer's flag): one of the two
+ * always sees the other, so no wake-up is lost.  The
  * consumer's flag is set except while it spins and works through what the
  * spin found, so a consumer asleep in poll() (a GMainContext included) is
  * always rung, and one that spins or reads is not: a pipelining producer
