@@ -514,6 +514,115 @@ test_cross_process (void)
   g_assert_cmpint (WEXITSTATUS (status), ==, 0);
 }
 
+/* Lost wake-ups.  Both sides wait as a connection does: spin for the
+ * adaptive budget, then arm and sleep on the doorbell, so arms race with
+ * the peer's pushes.  The parent sends bursts into a small ring (so it
+ * also waits for room) and waits for the child's answer to each burst's
+ * last record, both pausing at random around the spin budget; a wake-up
+ * either side missed stalls the exchange until a deadline fails it.
+ * Without arm()'s second look at the head, or with the producer's head
+ * published without its fence, it failed in most runs here. */
+#define N_BURSTS 30000
+#define STREAM_WAIT_MS 5000
+#define LAST_OF_BURST 0x80000000u
+
+/* Takes the next message, waiting at most STREAM_WAIT_MS. */
+static gboolean
+wait_pop (DoRing *ring, guint32 *value, DoRingRecord *kind)
+{
+  g_autoptr(GError) error = NULL;
+  guint8 buf[SMALL];
+  gsize len;
+
+  for (;;)
+    {
+      *kind = do_ring_pop (ring, buf, sizeof buf, &len, &error);
+      if (*kind != DO_RING_EMPTY)
+        {
+          if (*kind == DO_RING_MESSAGE)
+            memcpy (value, buf, sizeof *value);
+          return *kind != DO_RING_ERROR && (*kind != DO_RING_MESSAGE || len >= sizeof *value);
+        }
+      if (!do_ring_wait (ring, -1, g_get_monotonic_time () + STREAM_WAIT_MS * 1000, &error))
+        return FALSE;
+    }
+}
+
+/* Busy for about @ns nanoseconds. */
+static void
+pause_ns (gint64 ns)
+{
+  gint64 end = g_get_monotonic_time () * 1000 + ns;
+
+  while (g_get_monotonic_time () * 1000 < end)
+    ;
+}
+
+static void
+burst_child (int *fds, int sock)
+{
+  g_autoptr(GError) error = NULL;
+  DoRing *ring = do_ring_attach (fds, DO_RING_N_FDS, &error);
+  guint32 next = 0, value;
+  DoRingRecord kind;
+
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (!ring)
+    _exit (2);
+  for (;;)
+    {
+      if (!wait_pop (ring, &value, &kind))
+        _exit (3);
+      if (kind == DO_RING_MARKER)
+        _exit (next == N_BURSTS ? 0 : 6);
+      if ((value & ~LAST_OF_BURST) != next)
+        _exit (4);
+      if (!(value & LAST_OF_BURST))
+        continue;
+      next++;
+      pause_ns (g_random_int_range (0, 3) * g_random_int_range (0, 30000));
+      if (!do_ring_push (ring, &value, sizeof value,
+                         g_get_monotonic_time () + STREAM_WAIT_MS * 1000, -1, NULL, &error))
+        _exit (5);
+    }
+}
+
+static void
+test_no_lost_wakeup (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(DoRing) ring = do_ring_new (SMALL, &error);
+  pid_t pid = fork_with_ring (ring, burst_child, NULL);
+  guint8 buf[400] = { 0, };
+  int status;
+
+  for (guint32 burst = 0; burst < N_BURSTS; burst++)
+    {
+      guint n = 1 + g_test_rand_int_range (0, 24);
+      guint32 value;
+      DoRingRecord kind;
+
+      /* Records of 8 to 400 bytes: 24 of them may not fit 4 KiB. */
+      for (guint i = 0; i < n; i++)
+        {
+          value = burst | (i == n - 1 ? LAST_OF_BURST : 0);
+          memcpy (buf, &value, sizeof value);
+          g_assert_true (do_ring_push (ring, buf, 8 * g_test_rand_int_range (1, 51),
+                                       g_get_monotonic_time () + STREAM_WAIT_MS * 1000, -1,
+                                       NULL, &error));
+          g_assert_no_error (error);
+        }
+      g_assert_true (wait_pop (ring, &value, &kind));
+      g_assert_cmpint (kind, ==, DO_RING_MESSAGE);
+      g_assert_cmpuint (value, ==, burst | LAST_OF_BURST);
+      pause_ns (g_test_rand_int_range (0, 3) * g_test_rand_int_range (0, 60000));
+    }
+  g_assert_true (do_ring_push_marker (ring, g_get_monotonic_time () + TIMEOUT_US, -1, &error));
+  status = test_wait_child (pid, 60000);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+}
+
 /* A consumer that never reads, holding the socket until it is killed. */
 static void
 stuck_child (int *fds, int sock)
@@ -643,6 +752,7 @@ main (int argc, char **argv)
   g_test_add_func ("/do/ring/corrupt-fixed", test_corrupt_fixed);
   g_test_add_func ("/do/ring/corrupt-random", test_corrupt_random);
   g_test_add_func ("/do/ring/cross-process", test_cross_process);
+  g_test_add_func ("/do/ring/no-lost-wakeup", test_no_lost_wakeup);
   g_test_add_func ("/do/ring/peer-killed-while-full", test_peer_killed_while_full);
   return g_test_run ();
 }
