@@ -1326,8 +1326,7 @@ do_connection_get_peer_credentials (DoConnection *connection)
  * do_connection_set_timeouts:
  * @connection: a connection.
  * @request_timeout_ms: how long a send may wait for room in the peer's
- *   queue, give or take a clock tick (a few ms) over; -1 keeps the current
- *   value (25 s by default).
+ *   queue; -1 keeps the current value (25 s by default).
  * @reply_timeout_ms: how long a call waits for its reply when the call
  *   passes %DO_TIMEOUT_DEFAULT; -1 keeps the current value (25 s).
  *
