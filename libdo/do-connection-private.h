@@ -95,7 +95,6 @@ struct _DoInvocation {
 
 /* do-connection.c */
 gint64 _do_deadline_after (gint timeout_ms);
-gint64 _do_send_deadline (gint timeout_ms);
 gint _do_effective_timeout (gint timeout_ms, gint fallback);
 gboolean _do_take_fd_list (DoMessage *msg, GUnixFDList *fd_list, GError **error);
 gboolean _do_connection_send_call (DoConnection *connection, DoMessage *msg,

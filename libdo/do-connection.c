@@ -34,7 +34,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_READS_PER_DISPATCH 64
@@ -66,32 +65,6 @@ _do_deadline_after (gint timeout_ms)
   if (timeout_ms == DO_TIMEOUT_INFINITE || timeout_ms < 0)
     return -1;
   return g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-}
-
-/* The deadline of a send's wait for room: a coarse clock read (3 ns here,
- * against 26 for the precise one, at every message sent), rounded up a
- * tick so that it is never early.  Late by at most a tick (4 ms at 250
- * Hz), which a wait of seconds does not notice. */
-gint64
-_do_send_deadline (gint timeout_ms)
-{
-  static gint tick_us;  /* (atomic) 0: not read yet; -1: no coarse clock */
-  struct timespec now, res;
-  gint tick = g_atomic_int_get (&tick_us);
-
-  if (timeout_ms == DO_TIMEOUT_INFINITE || timeout_ms < 0)
-    return -1;
-  if (tick == 0)
-    {
-      tick = clock_getres (CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0
-               ? (gint) (res.tv_nsec + 999) / 1000 + 1
-               : -1;
-      g_atomic_int_set (&tick_us, tick);
-    }
-  if (tick < 0 || clock_gettime (CLOCK_MONOTONIC_COARSE, &now) != 0)
-    return _do_deadline_after (timeout_ms);
-  return (gint64) now.tv_sec * G_USEC_PER_SEC + now.tv_nsec / 1000 + tick +
-         (gint64) timeout_ms * 1000;
 }
 
 gint
@@ -1924,7 +1897,7 @@ _do_connection_send_call (DoConnection *connection, DoMessage *msg, Pending *p, 
   _do_connection_flush_releases (connection);
 
   if (do_channel_send (connection->channel, msg,
-                       _do_send_deadline (connection->request_timeout_ms), &local))
+                       _do_deadline_after (connection->request_timeout_ms), &local))
     return TRUE;
 
   if (p)

@@ -180,7 +180,7 @@ _do_connection_flush_releases (DoConnection *connection)
                         g_variant_new ("(a(tt))", &builder));
   /* A failure means the peer is going; its death frees what it held. */
   do_channel_send (connection->channel, msg,
-                   _do_send_deadline (connection->request_timeout_ms), NULL);
+                   _do_deadline_after (connection->request_timeout_ms), NULL);
   do_message_unref (msg);
 }
 

@@ -13,7 +13,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CALC_ERROR (g_quark_from_static_string ("calc-error-quark"))
@@ -1142,36 +1141,12 @@ test_register_name (void)
   test_kill_broker (socket);
 }
 
-/* A send's deadline comes from the coarse clock: never earlier than the
- * precise clock's, later by at most a tick. */
-static void
-test_send_deadline (void)
-{
-  struct timespec res;
-  gint64 tick;
-
-  g_assert_cmpint (_do_send_deadline (DO_TIMEOUT_INFINITE), ==, -1);
-  g_assert_cmpint (clock_getres (CLOCK_MONOTONIC_COARSE, &res), ==, 0);
-  tick = res.tv_sec * G_USEC_PER_SEC + res.tv_nsec / 1000 + 2;
-  for (guint i = 0; i < 10000; i++)
-    {
-      gint timeout_ms = (gint) (i % 3) * 1000;
-      gint64 before = g_get_monotonic_time ();
-      gint64 deadline = _do_send_deadline (timeout_ms);
-      gint64 after = g_get_monotonic_time ();
-
-      g_assert_cmpint (deadline, >=, before + timeout_ms * 1000);
-      g_assert_cmpint (deadline, <=, after + timeout_ms * 1000 + tick);
-    }
-}
-
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   signal (SIGPIPE, SIG_IGN);
 
-  g_test_add_func ("/do/connection/send-deadline", test_send_deadline);
   g_test_add_func ("/do/connection/call-basic", test_call_basic);
   g_test_add_func ("/do/connection/call-errors", test_call_errors);
   g_test_add_func ("/do/connection/refused", test_refused);
