@@ -62,6 +62,7 @@ pack_reply (DoTypedMethod *m, DoTypedSlot *outs, GUnixFDList **fd_list, GError *
     }
   return _do_typed_tuple_take (values, m->n_out);
 }
+
 static GVariant *
 skeleton_dispatch (DoObject      *object,
                    DoInvocation  *invocation,
