@@ -45,12 +45,6 @@ gboolean do_channel_send (DoChannel *channel,
                           DoMessage *msg,
                           gint64 deadline,
                           GError **error);
-/* do_channel_send() waiting at most @timeout_ms (DO_TIMEOUT_INFINITE or
- * -1: forever; 0: don't wait); the clock is read only if it must wait. */
-gboolean do_channel_send_within (DoChannel *channel,
-                                 DoMessage *msg,
-                                 gint timeout_ms,
-                                 GError **error);
 
 /* After a sync call returns: lets go of its body if the peer read it
  * from our memory (do-direct-private.h). */

@@ -374,22 +374,10 @@ fail:
   }
 }
 
-/* A send's deadline still to be worked out from its timeout, when it first
- * has to wait: most sends find room at once, and then read no clock. */
-#define DEADLINE_LAZY G_MININT64
-
-static gint64
-resolve_deadline (gint64 deadline, gint timeout_ms)
-{
-  return deadline == DEADLINE_LAZY ? g_get_monotonic_time () + (gint64) timeout_ms * 1000
-                                   : deadline;
-}
-
 /* Sends one packet (and its fds) on the socket.  Called with the send lock
  * held. */
 static gboolean
-send_packet_locked (DoChannel *channel, struct msghdr *mh, gint64 deadline, gint timeout_ms,
-                    GError **error)
+send_packet_locked (DoChannel *channel, struct msghdr *mh, gint64 deadline, GError **error)
 {
   for (;;)
     {
@@ -401,7 +389,6 @@ send_packet_locked (DoChannel *channel, struct msghdr *mh, gint64 deadline, gint
         continue;
       if (errno == EAGAIN)
         {
-          deadline = resolve_deadline (deadline, timeout_ms);
           if (deadline == 0)
             {
               g_set_error (error, DO_ERROR, DO_ERROR_TIMED_OUT,
@@ -469,7 +456,7 @@ wait_socket_room_locked (DoChannel *channel, gint64 deadline, GError **error)
  * held. */
 static gboolean
 send_on_ring_locked (DoChannel *channel, const void *data, gsize size, struct msghdr *mh,
-                     gint64 deadline, gint timeout_ms, GError **error)
+                     gint64 deadline, GError **error)
 {
   gboolean ok;
 
@@ -477,20 +464,8 @@ send_on_ring_locked (DoChannel *channel, const void *data, gsize size, struct ms
       size <= MIN (do_ring_get_max_message (channel->ring), DO_WIRE_MAX_PACKET))
     {
       gboolean wake = FALSE;
-      GError *local = NULL;
 
-      /* A full ring, and only then, makes a lazy deadline real. */
-      ok = do_ring_push (channel->ring, data, size, deadline == DEADLINE_LAZY ? 0 : deadline,
-                         channel->fd, &wake, &local);
-      if (!ok && deadline == DEADLINE_LAZY &&
-          g_error_matches (local, DO_ERROR, DO_ERROR_TIMED_OUT))
-        {
-          g_clear_error (&local);
-          ok = do_ring_push (channel->ring, data, size, resolve_deadline (deadline, timeout_ms),
-                             channel->fd, &wake, &local);
-        }
-      if (!ok)
-        g_propagate_error (error, local);
+      ok = do_ring_push (channel->ring, data, size, deadline, channel->fd, &wake, error);
       /* A full socket is readable already; a dead peer is found by the
        * next receive.  Neither fails this send. */
       if (ok && wake)
@@ -498,10 +473,9 @@ send_on_ring_locked (DoChannel *channel, const void *data, gsize size, struct ms
     }
   else
     {
-      deadline = resolve_deadline (deadline, timeout_ms);
       ok = wait_socket_room_locked (channel, deadline, error) &&
            do_ring_push_marker (channel->ring, deadline, channel->fd, error);
-      if (ok && !send_packet_locked (channel, mh, deadline, timeout_ms, error))
+      if (ok && !send_packet_locked (channel, mh, deadline, error))
         {
           shutdown (channel->fd, SHUT_RDWR);
           ok = FALSE;
@@ -510,9 +484,11 @@ send_on_ring_locked (DoChannel *channel, const void *data, gsize size, struct ms
   return ok;
 }
 
-static gboolean
-channel_send (DoChannel *channel, DoMessage *msg, gint64 deadline, gint timeout_ms,
-              GError **error)
+gboolean
+do_channel_send (DoChannel *channel,
+                 DoMessage *msg,
+                 gint64 deadline,
+                 GError **error)
 {
   DoWireBodyPlace place = DO_WIRE_BODY_INLINE;
   DoWirePiece pieces[DO_WIRE_MAX_PIECES];
@@ -577,9 +553,8 @@ channel_send (DoChannel *channel, DoMessage *msg, gint64 deadline, gint timeout_
 
   if (!locked)
     g_mutex_lock (&channel->send_lock);
-  ok = channel->ring
-         ? send_on_ring_locked (channel, iov.iov_base, size, &mh, deadline, timeout_ms, error)
-         : send_packet_locked (channel, &mh, deadline, timeout_ms, error);
+  ok = channel->ring ? send_on_ring_locked (channel, iov.iov_base, size, &mh, deadline, error)
+                     : send_packet_locked (channel, &mh, deadline, error);
   if (!ok && place == DO_WIRE_BODY_REMOTE)
     {
       /* Never sent: the peer will not read it. */
@@ -591,20 +566,6 @@ channel_send (DoChannel *channel, DoMessage *msg, gint64 deadline, gint timeout_
   if (ok && place == DO_WIRE_BODY_REMOTE)
     do_direct_push (channel->direct, pieces, n_pieces, g_variant_get_size (msg->body));
   return ok;
-}
-
-gboolean
-do_channel_send (DoChannel *channel, DoMessage *msg, gint64 deadline, GError **error)
-{
-  return channel_send (channel, msg, deadline, 0, error);
-}
-
-gboolean
-do_channel_send_within (DoChannel *channel, DoMessage *msg, gint timeout_ms, GError **error)
-{
-  if (timeout_ms == DO_TIMEOUT_INFINITE || timeout_ms < 0)
-    return channel_send (channel, msg, -1, 0, error);
-  return channel_send (channel, msg, timeout_ms == 0 ? 0 : DEADLINE_LAZY, timeout_ms, error);
 }
 
 static DoMessage *

@@ -1896,7 +1896,8 @@ _do_connection_send_call (DoConnection *connection, DoMessage *msg, Pending *p, 
   /* Releases go first: the call may pass the same objects again. */
   _do_connection_flush_releases (connection);
 
-  if (do_channel_send_within (connection->channel, msg, connection->request_timeout_ms, &local))
+  if (do_channel_send (connection->channel, msg,
+                       _do_deadline_after (connection->request_timeout_ms), &local))
     return TRUE;
 
   if (p)

@@ -175,7 +175,8 @@ invocation_send (DoInvocation *invocation, DoMessage *msg)
     }
   msg->reply_serial = invocation->call->serial;
   _do_connection_flush_releases (connection);
-  if (!do_channel_send_within (connection->channel, msg, connection->request_timeout_ms, &error))
+  if (!do_channel_send (connection->channel, msg,
+                        _do_deadline_after (connection->request_timeout_ms), &error))
     {
       /* The caller is gone or stuck; its side fails the call. */
       if (g_error_matches (error, DO_ERROR, DO_ERROR_TIMED_OUT))

@@ -179,7 +179,8 @@ _do_connection_flush_releases (DoConnection *connection)
   msg = do_message_new (DO_MESSAGE_RELEASE, 0, NULL, NULL,
                         g_variant_new ("(a(tt))", &builder));
   /* A failure means the peer is going; its death frees what it held. */
-  do_channel_send_within (connection->channel, msg, connection->request_timeout_ms, NULL);
+  do_channel_send (connection->channel, msg,
+                   _do_deadline_after (connection->request_timeout_ms), NULL);
   do_message_unref (msg);
 }
 
