@@ -156,16 +156,6 @@ for_reader_locked (DoConnection *connection, DoMessage *msg)
          (do_object_get_flags (object) & DO_OBJECT_FLAGS_THREAD_SAFE);
 }
 
-/* @msg left the queue (taken, or unlinked).  Called with @lock held. */
-static void
-took_incoming_locked (DoConnection *connection, DoMessage *msg, gboolean was_full)
-{
-  connection->incoming_bytes -= g_variant_get_size (msg->body);
-  /* Room again: whoever waits to read may. */
-  if (was_full && !incoming_full_locked (connection))
-    wake_waiters_locked (connection);
-}
-
 /* Takes the next message to run from @queue (@incoming, or the reader's
  * @reader_calls).  Called with @lock held. */
 static DoMessage *
@@ -174,8 +164,12 @@ pop_queue_locked (DoConnection *connection, GQueue *queue)
   gboolean was_full = incoming_full_locked (connection);
   DoMessage *msg = g_queue_pop_head (queue);
 
-  if (msg)
-    took_incoming_locked (connection, msg, was_full);
+  if (!msg)
+    return NULL;
+  connection->incoming_bytes -= g_variant_get_size (msg->body);
+  /* Room again: whoever waits to read may. */
+  if (was_full && !incoming_full_locked (connection))
+    wake_waiters_locked (connection);
   return msg;
 }
 
