@@ -415,6 +415,20 @@ call (DoObject *object, const gchar *iface, const gchar *method, GVariant *args)
   return r;
 }
 
+/* Calls @method, which answers `(ub)`: how many calls ran, and whether
+ * in order; checks both. */
+static void
+assert_ran_in_order (DoObject *object, const gchar *iface, const gchar *method, guint32 n)
+{
+  g_autoptr(GVariant) r = call (object, iface, method, NULL);
+  guint32 ran = 0;
+  gboolean in_order = FALSE;
+
+  g_variant_get (r, "(ub)", &ran, &in_order);
+  g_assert_cmpuint (ran, ==, n);
+  g_assert_true (in_order);
+}
+
 static guint32
 call_u (DoObject *object, const gchar *method, GVariant *args)
 {
@@ -786,10 +800,10 @@ test_flood_bounded (void)
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
-      g_autoptr(GVariant) made = NULL, hold = NULL, count = NULL;
+      g_autoptr(GVariant) made = NULL, hold = NULL;
       g_autoptr(DoObject) x = NULL;
-      gboolean in_order = FALSE, ok = TRUE;
-      guint32 sent = 0, ran = 0;
+      gboolean ok = TRUE;
+      guint32 sent = 0;
       int go[2];
 
       server_kill (&s);   /* a fresh count */
@@ -829,10 +843,7 @@ test_flood_bounded (void)
       g_assert_cmpint (write (go[1], "g", 1), ==, 1);
       close (go[1]);
       do_connection_set_timeouts (s.connection, 5000, -1);
-      count = call (x, THING, "Count", NULL);
-      g_variant_get (count, "(ub)", &ran, &in_order);
-      g_assert_cmpuint (ran, ==, sent);
-      g_assert_true (in_order);
+      assert_ran_in_order (x, THING, "Count", sent);
     }
   server_kill (&s);
 }
@@ -845,10 +856,8 @@ static void
 test_order_mixed (void)
 {
   Server s = { 0, };
-  g_autoptr(GVariant) made = NULL, ticked = NULL, counted = NULL;
+  g_autoptr(GVariant) made = NULL;
   g_autoptr(DoObject) x = NULL;
-  guint32 n_ticks = 0, n_notified = 0;
-  gboolean ticks_in_order = FALSE, notified_in_order = FALSE;
   const guint32 n = 20000;
 
   server_start (&s);
@@ -866,14 +875,8 @@ test_order_mixed (void)
 
       g_assert_no_error (error);
     }
-  ticked = call (s.root, REFS, "Ticks", NULL);
-  g_variant_get (ticked, "(ub)", &n_ticks, &ticks_in_order);
-  counted = call (x, THING, "Count", NULL);
-  g_variant_get (counted, "(ub)", &n_notified, &notified_in_order);
-  g_assert_cmpuint (n_ticks, ==, n);
-  g_assert_true (ticks_in_order);
-  g_assert_cmpuint (n_notified, ==, n);
-  g_assert_true (notified_in_order);
+  assert_ran_in_order (s.root, REFS, "Ticks", n);
+  assert_ran_in_order (x, THING, "Count", n);
   server_kill (&s);
 }
 
